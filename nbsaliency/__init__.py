@@ -1,0 +1,1 @@
+"""nbsaliency: see what a PyTorch image model looks at."""
