@@ -1,0 +1,59 @@
+"""The Python <-> JavaScript protocol of the Explorer widget, described once.
+
+Mirrored by name in ``js/src/protocol.ts``; change both together.
+
+Synced traits (both directions unless marked)
+---------------------------------------------
+Selection (what the user chose):
+    image_index: int          index into the explorer's images
+    layer: str                a ``named_modules()`` name from ``layers``
+    channel: int              channel of ``layer`` (0 when the layer has none)
+    position: list[int]       [y, x] of the selected neuron inside the channel's map, [] for none
+    method: str               a name from ``methods``
+    target: str               one of TARGET_KINDS
+    target_class: int         class for "logit" / "probability"; -1 means the predicted class
+Display (applied in the browser, no kernel round trip; synced so ``figure()`` matches the view):
+    colormap: str             one of COLORMAPS
+    opacity: float            heat-map overlay opacity in [0, 1]
+    signed: bool              show signed values (diverging colours / signed RGB) instead of |value|
+    clip_percentile: float    values above this percentile of |value| saturate (e.g. 99.5)
+Catalogue (Python -> JS only):
+    layers: list[{"name": str, "shape": list[int], "type": str}]   shapes without the batch axis
+    methods: list[{"name": str, "label": str, "signed": bool}]     from the engine's method registry
+    labels: list[str]         class names
+    n_images: int
+State (Python -> JS only):
+    busy: bool
+    error: str                "" when the last request succeeded; plain words otherwise
+
+Messages
+--------
+JS -> Python   {"kind": MSG_SELECT, "id": int, "selection": {<selection traits>}}
+    Ask for a new selection. The view keeps at most one request in flight and one waiting
+    (latest wins); ``id`` increases per view.
+Python -> JS   {"kind": MSG_RESULT, "id": int | None, "seq": int, "error": str, "image_index": int,
+                "image": {"shape": [H, W, 4]},
+                "attribution": {"shape": [C, H, W], "signed": bool} | None,
+                "activations": {"shape": [K, h, w], "layer": str} | None,
+                "predictions": [{"index": int, "label": str, "probability": float}, ...],
+                "selection": {<selection traits as computed>}}
+    with buffers, in this order:
+        BUFFER_IMAGE        uint8 RGBA, H*W*4 bytes, row-major
+        BUFFER_ATTRIBUTION  float32 little-endian, C*H*W values (empty when attribution is None)
+        BUFFER_ACTIVATIONS  float32 little-endian, K*h*w values (empty when activations is None)
+    ``id`` answers the JS request with that id (None when the kernel itself started the computation,
+    e.g. after ``explorer.layer = ...`` in Python). ``seq`` increases with every result the kernel sends;
+    the view never paints a result whose ``seq`` is lower than one it already painted.
+"""
+
+MSG_SELECT = "select"
+MSG_RESULT = "result"
+
+BUFFER_IMAGE = 0
+BUFFER_ATTRIBUTION = 1
+BUFFER_ACTIVATIONS = 2
+
+TARGET_KINDS = ("logit", "probability", "channel", "neuron", "layer")
+COLORMAPS = ("inferno", "viridis", "gray", "coolwarm")
+SELECTION_TRAITS = ("image_index", "layer", "channel", "position", "method", "target", "target_class")
+DISPLAY_TRAITS = ("colormap", "opacity", "signed", "clip_percentile")
