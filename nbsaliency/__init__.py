@@ -1,1 +1,34 @@
-"""nbsaliency: see what a PyTorch image model looks at."""
+"""nbsaliency: see what a PyTorch image model looks at.
+
+>>> import nbsaliency as nbs
+>>> s = nbs.Session(model, x)                       # one forward pass, kept
+>>> s.attribute(nbs.Logit(3), "guided")             # a backward pass per call
+>>> nbs.attribute(model, x, nbs.Channel("features.8", 12), method="deconvnet")
+"""
+
+from .errors import (
+    InputError,
+    ModelError,
+    NbsaliencyError,
+    NoGradientPathError,
+    TargetError,
+    TargetIndexError,
+    UnknownLayerError,
+    UnknownMethodError,
+    UnsupportedActivationError,
+)
+from .functional import attribute, layers
+from .maps import clip_percentile, saliency_map, signed_rgb, to_image
+from .methods import method_info, methods
+from .recording import ActivationUse
+from .session import Layer, Session
+from .targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActivationUse", "Channel", "InputError", "Layer", "LayerNorm", "Logit", "ModelError", "NbsaliencyError",
+    "Neuron", "NoGradientPathError", "Probability", "Session", "Target", "TargetError", "TargetIndexError",
+    "UnknownLayerError", "UnknownMethodError", "UnsupportedActivationError", "attribute", "clip_percentile",
+    "layers", "method_info", "methods", "saliency_map", "signed_rgb", "to_image",
+]

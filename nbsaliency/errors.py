@@ -1,0 +1,70 @@
+"""Exceptions with messages that say what was wrong and what would be right.
+
+Each subclasses the built-in exception a PyTorch user would expect (``ValueError`` for bad values,
+``IndexError`` for out-of-range indices, ...), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class NbsaliencyError(Exception):
+    """Base class of every error nbsaliency raises on purpose."""
+
+
+class InputError(NbsaliencyError, ValueError):
+    """The input tensor has the wrong rank, channels, dtype or device, is empty, or holds NaN / Inf."""
+
+
+class UnknownLayerError(NbsaliencyError, ValueError):
+    """A layer name that the model does not have (or that did not run in the forward pass)."""
+
+    def __init__(self, name: str, known: Iterable[str], *, exists_but_unused: bool = False):
+        known = list(known)
+        self.name = name
+        self.close_matches = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        if exists_but_unused:
+            message = (
+                f"layer {name!r} exists in the model but did not run in the forward pass, "
+                "so it has no activation for this input"
+            )
+        else:
+            message = f"unknown layer {name!r}"
+        if self.close_matches:
+            message += "; close matches: " + ", ".join(repr(m) for m in self.close_matches)
+        elif known:
+            preview = ", ".join(repr(m) for m in known[:8])
+            message += f"; the layers that ran are: {preview}" + (", ..." if len(known) > 8 else "")
+        super().__init__(message + " (Session.layers lists them all)")
+
+
+class TargetError(NbsaliencyError, ValueError):
+    """A target that does not fit the layer or the model's output (wrong number of indices, bad reduce...)."""
+
+
+class TargetIndexError(NbsaliencyError, IndexError):
+    """A class, channel or neuron index outside the valid range."""
+
+
+class NoGradientPathError(NbsaliencyError, RuntimeError):
+    """The target does not depend on the input (or on the layer a method needs), so it has no gradient."""
+
+
+class UnknownMethodError(NbsaliencyError, ValueError):
+    """A method name that is not in the registry."""
+
+    def __init__(self, name: str, known: Iterable[str]):
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(f"unknown method {name!r}.{hint} Available methods: {', '.join(known)}")
+
+
+class UnsupportedActivationError(NbsaliencyError, RuntimeError):
+    """Raised in strict mode when an activation has no exact DeconvNet / guided rule."""
+
+
+class ModelError(NbsaliencyError, RuntimeError):
+    """The user's model raised during the forward pass, or returned something that is not class scores."""

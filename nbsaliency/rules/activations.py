@@ -1,0 +1,103 @@
+"""Which torch calls are activations, and how each is treated during a recorded forward pass.
+
+Every spelling of ReLU is caught: ``nn.ReLU`` (also ``inplace=True`` and one instance reused twice),
+``F.relu``, ``F.relu_``, ``torch.relu``, ``torch.relu_``, ``Tensor.relu``, ``Tensor.relu_``. They all reach
+the rerouting through a ``TorchFunctionMode`` (see :mod:`nbsaliency.recording`), so the user's model is
+never edited and nothing is patched process-wide.
+
+Treatments:
+  ``"relu"``         exact rules of DeconvNet / guided backprop (:mod:`.backward_rules`).
+  ``"generalised"``  smooth or leaky rectifiers (GELU, SiLU, LeakyReLU, ELU, Hardswish, ReLU6, ...): the
+                     generalised rule; reported, and refused by ``strict=True`` for DeconvNet / guided.
+  ``"gradient"``     gates and squashing functions (sigmoid, tanh, softmax): not rectifiers, so every method
+                     passes their plain gradient; reported so that nothing is silent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Treatment = Literal["relu", "generalised", "gradient"]
+
+
+@dataclass(frozen=True)
+class ActivationCall:
+    """One activation call seen in the forward pass, ready to be rerouted."""
+
+    name: str
+    treatment: Treatment
+    inplace: bool
+    input: Tensor
+    out_of_place: Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    treatment: Treatment
+    inplace_by_name: bool = False
+    out_of_place_func: Callable[..., Any] | None = None  # counterpart of an in-place-by-name function
+
+
+def _table() -> dict[Any, _Entry]:
+    relu = [torch.relu, F.relu, torch.Tensor.relu]
+    relu_inplace = [torch.relu_, F.relu_, torch.Tensor.relu_]
+    generalised = {
+        "leaky_relu": F.leaky_relu, "elu": F.elu, "selu": F.selu, "celu": F.celu, "gelu": F.gelu,
+        "silu": F.silu, "mish": F.mish, "hardswish": F.hardswish, "softplus": F.softplus,
+        "hardtanh": F.hardtanh, "relu6": F.relu6, "prelu": F.prelu,
+    }
+    generalised_inplace = {  # in-place by name -> out-of-place counterpart
+        F.leaky_relu_: F.leaky_relu, F.elu_: F.elu, F.hardtanh_: F.hardtanh,
+        torch.selu_: F.selu, torch.celu_: F.celu,
+    }
+    gradient_only = {
+        "sigmoid": [torch.sigmoid, F.sigmoid, torch.Tensor.sigmoid],
+        "tanh": [torch.tanh, F.tanh, torch.Tensor.tanh],
+        "hardsigmoid": [F.hardsigmoid],
+        "softmax": [torch.softmax, F.softmax, torch.Tensor.softmax],
+    }
+    table: dict[Any, _Entry] = {}
+    for func in relu:
+        table[func] = _Entry("relu", "relu")
+    for func in relu_inplace:
+        table[func] = _Entry("relu", "relu", inplace_by_name=True)
+    for name, func in generalised.items():
+        table[func] = _Entry(name, "generalised")
+    for func, counterpart in generalised_inplace.items():
+        table[func] = _Entry(counterpart.__name__, "generalised", True, counterpart)
+    for name, funcs in gradient_only.items():
+        for func in funcs:
+            table[func] = _Entry(name, "gradient")
+    table[torch.selu] = _Entry("selu", "generalised")
+    table[torch.celu] = _Entry("celu", "generalised")
+    return table
+
+
+_ACTIVATIONS = _table()
+
+
+def classify(func: Any, args: tuple, kwargs: dict) -> ActivationCall | None:
+    """Describe ``func(*args, **kwargs)`` if it is an activation applied to a tensor, else None."""
+    entry = _ACTIVATIONS.get(func)
+    if entry is None or not args or not isinstance(args[0], Tensor):
+        return None
+    x, rest = args[0], args[1:]
+    options = {k: v for k, v in kwargs.items() if k != "inplace"}
+    inplace = entry.inplace_by_name or bool(kwargs.get("inplace", False))
+    base = entry.out_of_place_func or func
+    if entry.inplace_by_name and entry.treatment == "relu":
+        base = torch.relu
+    if "inplace" in kwargs:
+        options["inplace"] = False
+
+    def out_of_place(t: Tensor) -> Tensor:
+        return base(t, *rest, **options)
+
+    return ActivationCall(entry.name, entry.treatment, inplace, x, out_of_place)

@@ -1,0 +1,77 @@
+"""Backward rules through rectifiers: the one thing that separates gradient, DeconvNet and guided backprop.
+
+With ``f`` the forward input of a ReLU and ``R`` the signal arriving from above (Springenberg et al. 2015,
+"Striving for Simplicity: The All Convolutional Net", Fig. 1):
+
+=============  ==========================  =====================================================
+rule           through ReLU                through another activation phi (generalised)
+=============  ==========================  =====================================================
+gradient       ``1[f>0] * R``              ``phi'(f) * R`` (the true gradient)
+deconvnet      ``1[R>0] * R``              ``1[R>0] * R`` (Zeiler & Fergus 2014 ignore the forward input)
+guided         ``1[f>0] * 1[R>0] * R``     ``max(phi'(f) * R, 0)``: local derivative, then keep positive signal
+=============  ==========================  =====================================================
+
+For ReLU the generalised column reduces to the ReLU column, so one rule object covers both.
+Max-pooling switches and transposed convolutions are exactly what autograd already does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class BackwardRule:
+    """How a signal passes backward through a rectifier-like activation."""
+
+    name: str
+    uses_forward_input: bool
+    keeps_positive_signal: bool
+
+    def through_relu(self, forward_positive: Tensor, signal: Tensor) -> Tensor:
+        """``forward_positive`` is ``1[f > 0]`` (bool); ``signal`` is R."""
+        if self.uses_forward_input:
+            signal = signal * forward_positive
+        return signal.clamp(min=0) if self.keeps_positive_signal else signal
+
+    def through_activation(self, local_derivative: Tensor, signal: Tensor) -> Tensor:
+        """Generalised rule for smooth / leaky activations; ``local_derivative`` is phi'(f)."""
+        if self.uses_forward_input:
+            signal = signal * local_derivative
+        return signal.clamp(min=0) if self.keeps_positive_signal else signal
+
+    @property
+    def is_gradient(self) -> bool:
+        return self.uses_forward_input and not self.keeps_positive_signal
+
+
+GRADIENT = BackwardRule("gradient", uses_forward_input=True, keeps_positive_signal=False)
+DECONVNET = BackwardRule("deconvnet", uses_forward_input=False, keeps_positive_signal=True)
+GUIDED = BackwardRule("guided", uses_forward_input=True, keeps_positive_signal=True)
+
+
+class RuleSelector:
+    """The rule that rerouted activations read *at backward time*.
+
+    One forward graph can therefore answer gradient, DeconvNet and guided backward passes.
+    Each session owns its selector; nothing is global.
+
+    A plain attribute, not a thread-local: on CUDA the autograd engine runs backward functions on its own
+    device threads, which must see the rule the calling thread selected. A session runs one backward
+    pass at a time, guarded by its lock.
+    """
+
+    def __init__(self) -> None:
+        self.current: BackwardRule = GRADIENT
+
+    @contextmanager
+    def use(self, rule: BackwardRule) -> Iterator[None]:
+        previous, self.current = self.current, rule
+        try:
+            yield
+        finally:
+            self.current = previous
