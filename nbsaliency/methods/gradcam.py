@@ -7,27 +7,44 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import TargetError
+from ..errors import NoGradientPathError, TargetError
 from ..rules.backward_rules import GRADIENT, GUIDED
 from ..session import Session
 from ..targets import Target
 from .registry import register
 
 
-def default_cam_layer(session: Session) -> str:
-    """The last layer with spatial feature maps produced by a module without children (the last conv
-    stage's output in a CNN), as Selvaraju et al. use the last convolutional layer."""
+def default_cam_layer(session: Session, targets: Sequence[Target]) -> str:
+    """The last layer with spatial maps produced by a module without children (Selvaraju et al. use the last
+    convolutional layer); for targets inside the network, the last such layer at or before the earliest
+    layer a target reads, so that the target depends on it."""
+    order = [layer.name for layer in session.layers]
     leaves = {name for name, module in session.model.named_modules() if not any(module.children())}
-    spatial = [layer.name for layer in session.layers
-               if len(layer.shape) == 4 and layer.name.split("#")[0] in leaves]
+    target_layers = [layer for target in targets for layer in target.layers]
+    last = min((order.index(layer) for layer in target_layers if layer in order), default=len(order) - 1)
+    spatial = [layer.name for layer in session.layers[:last + 1]
+               if len(layer.shape) == 4 and layer.shape[2] * layer.shape[3] > 1
+               and layer.name.split("#")[0] in leaves and layer.name not in session.recording.copied_on_write]
     if not spatial:
-        raise TargetError("Grad-CAM needs a layer with spatial maps (N, C, H, W); this model has none")
+        raise TargetError("Grad-CAM needs a layer with spatial maps (N, C, H, W) before the target; there is none")
     return spatial[-1]
 
 
 def class_activation_maps(session: Session, targets: Sequence[Target], layer: str | None) -> Tensor:
-    """Grad-CAM maps at the input resolution: ``(T, N, 1, H, W)``."""
-    layer = layer or default_cam_layer(session)
+    """Grad-CAM maps at the input resolution: ``(T, N, 1, H, W)``; without ``layer``, each target at its
+    own default layer (:func:`default_cam_layer`)."""
+    if layer is not None:
+        return _maps_at_layer(session, targets, layer)
+    by_layer: dict[str, list[int]] = {}
+    for i, target in enumerate(targets):
+        by_layer.setdefault(default_cam_layer(session, [target]), []).append(i)
+    result = session.x.new_empty(len(targets), session.x.shape[0], 1, *session.x.shape[2:])
+    for cam_layer, indices in by_layer.items():
+        result[indices] = _maps_at_layer(session, [targets[i] for i in indices], cam_layer)
+    return result
+
+
+def _maps_at_layer(session: Session, targets: Sequence[Target], layer: str) -> Tensor:
     maps = session.recording.activation(layer)
     if maps.dim() != 4:
         raise TargetError(
@@ -38,7 +55,13 @@ def class_activation_maps(session: Session, targets: Sequence[Target], layer: st
             f"the model edits layer {layer!r}'s output in place after computing it, so gradients with respect "
             "to it are not defined; choose the layer that produces the edited result (e.g. the next activation)"
         )
-    grads = session.gradients(targets, GRADIENT, wrt=maps)  # (T, N, K, h, w)
+    try:
+        grads = session.gradients(targets, GRADIENT, wrt=maps)  # (T, N, K, h, w)
+    except NoGradientPathError:
+        raise NoGradientPathError(
+            f"the target does not depend on Grad-CAM layer {layer!r} (it is computed before it or on another "
+            "branch); choose a layer at or before the target's layer"
+        ) from None
     weights = grads.mean(dim=(3, 4), keepdim=True)
     cam = (weights * maps.detach()).sum(dim=2).clamp(min=0)  # (T, N, h, w)
     t, n, h, w = cam.shape
