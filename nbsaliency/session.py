@@ -120,9 +120,9 @@ class Session:
         self._check_strict(rule, recording)
         values = [target.values(recording) for target in targets]
         with self._lock, self._selector.use(rule):
-            if wrt.is_cuda and len(values) > 1:
+            if len(values) > 1:
                 return self._batched_gradients(targets, values, wrt)
-            return torch.stack([self._gradient(t, v, wrt) for t, v in zip(targets, values, strict=True)])
+            return self._gradient(targets[0], values[0], wrt)[None]
 
     def _gradient(self, target: Target, values: Tensor, wrt: Tensor) -> Tensor:
         if not values.requires_grad:
@@ -133,7 +133,8 @@ class Session:
         return grad
 
     def _batched_gradients(self, targets: Sequence[Target], values: list[Tensor], wrt: Tensor) -> Tensor:
-        """All targets in one vectorised backward pass (``is_grads_batched``): fast on GPUs."""
+        """All targets in one vectorised backward pass (``is_grads_batched``): the per-pass overhead is paid
+        once, and on GPUs the T passes run as one batch."""
         for target, v in zip(targets, values, strict=True):
             if not v.requires_grad:
                 raise NoGradientPathError(f"{target!r} does not depend on the input: it has no gradient to attribute")

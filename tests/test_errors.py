@@ -60,7 +60,7 @@ def test_neuron_with_spatial_index_on_a_flat_layer(model, snapshot):
 
 
 def test_class_out_of_range(model, snapshot):
-    with pytest.raises(nbs.TargetIndexError, match=r"class 9 is out of range: the model has 5 classes \(valid 0\.\.4\)"):
+    with pytest.raises(nbs.TargetIndexError, match=r"class 9 is out of range: the model has 5 classes"):
         nbs.attribute(model, make_input(1), 9)
 
 

@@ -1,0 +1,104 @@
+/**
+ * MIRROR OF nbsaliency/protocol.py — the Python <-> JavaScript protocol of the Explorer widget.
+ *
+ * Every constant here has the same name and value as in protocol.py; change both together
+ * (tests/js/protocol.test.ts reads protocol.py and fails when the two drift apart).
+ * The types describe the messages and traits documented in protocol.py's docstring.
+ */
+
+export const MSG_SELECT = "select";
+export const MSG_RESULT = "result";
+
+export const BUFFER_IMAGE = 0;
+export const BUFFER_ATTRIBUTION = 1;
+export const BUFFER_ACTIVATIONS = 2;
+
+export const TARGET_KINDS = ["logit", "probability", "channel", "neuron", "layer"] as const;
+export const COLORMAPS = ["inferno", "viridis", "gray", "coolwarm"] as const;
+export const SELECTION_TRAITS = [
+  "image_index",
+  "layer",
+  "channel",
+  "position",
+  "method",
+  "target",
+  "target_class",
+] as const;
+export const DISPLAY_TRAITS = ["colormap", "opacity", "signed", "clip_percentile"] as const;
+
+export type TargetKind = (typeof TARGET_KINDS)[number];
+export type ColormapName = (typeof COLORMAPS)[number];
+
+/** The selection traits: what the user chose. */
+export interface Selection {
+  image_index: number;
+  layer: string;
+  channel: number;
+  /** [y, x] of the selected neuron inside the channel's map; [] for none. */
+  position: number[];
+  method: string;
+  target: TargetKind;
+  /** Class for "logit" / "probability"; -1 means the predicted class. */
+  target_class: number;
+}
+
+/** The display traits: applied in the browser, synced so Python's figure() matches the view. */
+export interface DisplaySettings {
+  colormap: ColormapName;
+  opacity: number;
+  signed: boolean;
+  clip_percentile: number;
+}
+
+/** One entry of the `layers` trait; shape has no batch axis. */
+export interface LayerInfo {
+  name: string;
+  shape: number[];
+  type: string;
+}
+
+/** One entry of the `methods` trait, from the engine's method registry. */
+export interface MethodInfo {
+  name: string;
+  label: string;
+  signed: boolean;
+}
+
+export interface Prediction {
+  index: number;
+  label: string;
+  probability: number;
+}
+
+/** JS -> Python. */
+export interface SelectMessage {
+  kind: typeof MSG_SELECT;
+  id: number;
+  selection: Selection;
+}
+
+/** Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS]. */
+export interface ResultMessage {
+  kind: typeof MSG_RESULT;
+  id: number | null;
+  seq: number;
+  error: string;
+  image_index: number;
+  image: { shape: number[] };
+  attribution: { shape: number[]; signed: boolean } | null;
+  activations: { shape: number[]; layer: string } | null;
+  predictions: Prediction[];
+  selection: Selection;
+}
+
+export function isResultMessage(msg: unknown): msg is ResultMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_RESULT;
+}
+
+export function isTargetKind(value: unknown): value is TargetKind {
+  return (TARGET_KINDS as readonly unknown[]).includes(value);
+}
+
+export function isColormapName(value: unknown): value is ColormapName {
+  return (COLORMAPS as readonly unknown[]).includes(value);
+}

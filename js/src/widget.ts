@@ -1,0 +1,242 @@
+/**
+ * The anywidget entry: glue between the model (traits + custom messages of protocol.py) and the view's
+ * parts. No numerical code here: decoding is in decode.ts, pixels in render.ts, the request policy in queue.ts.
+ */
+import { ActivationGrid, type ActivationPick } from "./activations";
+import { type Catalogue, Controls } from "./controls";
+import { decodeFloat32, decodeRGBA } from "./decode";
+import { h } from "./dom";
+import { AttributionPanel, type InputImage, InputPanel } from "./panels";
+import {
+  BUFFER_ACTIVATIONS,
+  BUFFER_ATTRIBUTION,
+  BUFFER_IMAGE,
+  DISPLAY_TRAITS,
+  type DisplaySettings,
+  type LayerInfo,
+  MSG_SELECT,
+  type MethodInfo,
+  type ResultMessage,
+  SELECTION_TRAITS,
+  type SelectMessage,
+  type Selection,
+  isColormapName,
+  isResultMessage,
+} from "./protocol";
+import { LatestWinsQueue } from "./queue";
+import { activationColormap } from "./render";
+import { TARGET_TEXT, selectionFrom, usesClass } from "./selection";
+
+/** The part of anywidget's model interface (AFM) the view uses. */
+export interface WidgetModel {
+  get(name: string): unknown;
+  set(name: string, value: unknown): void;
+  save_changes(): void;
+  on(event: string, callback: (...args: any[]) => void): void;
+  off(event?: string | null, callback?: ((...args: any[]) => void) | null): void;
+  send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[] | ArrayBufferView[]): void;
+}
+
+interface Painted {
+  result: ResultMessage;
+  image: InputImage;
+  attr: Float32Array | null;
+  acts: Float32Array | null;
+}
+
+function displayFrom(model: WidgetModel): DisplaySettings {
+  const num = (v: unknown, d: number) => (typeof v === "number" && Number.isFinite(v) ? v : d);
+  const colormap = model.get("colormap");
+  return {
+    colormap: isColormapName(colormap) ? colormap : "inferno",
+    opacity: num(model.get("opacity"), 0.5),
+    signed: model.get("signed") === true,
+    clip_percentile: num(model.get("clip_percentile"), 99.5),
+  };
+}
+
+function catalogueFrom(model: WidgetModel): Catalogue {
+  const list = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
+  const n = model.get("n_images");
+  return {
+    layers: list<LayerInfo>(model.get("layers")),
+    methods: list<MethodInfo>(model.get("methods")),
+    labels: list<string>(model.get("labels")),
+    nImages: typeof n === "number" ? n : 0,
+  };
+}
+
+/** The words under the attribution map: method, target and layer of the painted result. */
+function describe(sel: Selection, cat: Catalogue): string {
+  const method = cat.methods.find((m) => m.name === sel.method)?.label ?? sel.method;
+  let what: string = TARGET_TEXT[sel.target] ?? sel.target;
+  if (usesClass(sel.target)) {
+    what += sel.target_class < 0 ? " of the predicted class" : ` of “${cat.labels[sel.target_class] ?? sel.target_class}”`;
+  } else if (sel.target === "layer") what += ` of ${sel.layer}`;
+  else {
+    what += ` ${sel.layer} channel ${sel.channel}`;
+    if (sel.position.length === 2) what += ` at (${sel.position[0]}, ${sel.position[1]})`;
+  }
+  return `${method} · ${what}`;
+}
+
+export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
+  const busyText = h("span", { class: "nbs-busy", role: "status" });
+  const banner = h("div", { class: "nbs-error", role: "alert" });
+  banner.hidden = true;
+  const inputPanel = new InputPanel();
+  const attribution = new AttributionPanel();
+  const grid = new ActivationGrid((pick: ActivationPick) => {
+    if (pick.position === null) controls.select({ channel: pick.channel, position: [], target: "channel" });
+    else controls.select({ channel: pick.channel, position: pick.position, target: "neuron" });
+  });
+  grid.clear("Waiting for the first result…");
+
+  // Views of one model share the kernel's answers: ids start far apart so one view's answer never
+  // resolves another view's request.
+  const firstId = 1 + 1_000_000 * Math.floor(Math.random() * 1_000_000);
+  const queue = new LatestWinsQueue<Selection>((id, selection) => {
+    const msg: SelectMessage = { kind: MSG_SELECT, id, selection };
+    model.send(msg);
+  }, firstId);
+
+  let painted: Painted | null = null;
+
+  const controls = new Controls(selectionFrom((n) => model.get(n)), displayFrom(model), {
+    onSelect(selection) {
+      queue.submit(selection);
+      updateBusy();
+    },
+    onDisplay(display, commit) {
+      for (const name of DISPLAY_TRAITS) model.set(name, display[name]);
+      if (commit) model.save_changes();
+      repaint();
+    },
+  });
+  controls.setCatalogue(catalogueFrom(model));
+
+  const root = h(
+    "div",
+    { class: "nbs-root" },
+    controls.element,
+    h("div", { class: "nbs-status" }, busyText),
+    banner,
+    h("div", { class: "nbs-panels" }, inputPanel.element, attribution.element),
+    grid.element,
+  );
+  el.append(root);
+
+  function showError(text: string): void {
+    banner.textContent = text;
+    banner.hidden = text === "";
+  }
+
+  function updateBusy(): void {
+    const busy = queue.busy || model.get("busy") === true;
+    root.setAttribute("aria-busy", String(busy));
+    busyText.textContent = busy ? "Computing…" : "";
+  }
+
+  function repaint(): void {
+    if (painted === null) return;
+    const { result, image, attr, acts } = painted;
+    const display = controls.display;
+    const cat = controls.catalogue;
+    const method = cat.methods.find((m) => m.name === result.selection.method);
+    attribution.paint(
+      {
+        image,
+        attr,
+        shape: result.attribution?.shape ?? [],
+        signedMethod: result.attribution?.signed ?? method?.signed ?? false,
+        caption: attr === null ? "No attribution for this selection." : describe(result.selection, cat),
+      },
+      display,
+    );
+    if (acts !== null && result.activations !== null) {
+      grid.show({
+        acts,
+        shape: result.activations.shape,
+        layer: result.activations.layer,
+        selectedChannel: result.selection.channel,
+        position: result.selection.position,
+        colormap: activationColormap(display.colormap),
+      });
+    } else grid.clear("No activations for this selection.");
+  }
+
+  function paint(result: ResultMessage, buffers: DataView[]): void {
+    const shape = result.image?.shape ?? [0, 0, 4];
+    const [H, W] = shape;
+    // An error result may come without an image: keep showing the last one.
+    const image: InputImage =
+      H * W > 0 || painted === null
+        ? { rgba: decodeRGBA(buffers[BUFFER_IMAGE] ?? new ArrayBuffer(0), shape), height: H, width: W }
+        : painted.image;
+    const attr = result.attribution ? decodeFloat32(buffers[BUFFER_ATTRIBUTION], result.attribution.shape) : null;
+    const acts = result.activations ? decodeFloat32(buffers[BUFFER_ACTIVATIONS], result.activations.shape) : null;
+    painted = { result, image, attr, acts };
+    inputPanel.paint(image, result.predictions ?? []);
+    repaint();
+  }
+
+  function onMessage(msg: unknown, buffers?: DataView[]): void {
+    if (!isResultMessage(msg)) return;
+    queue.resolve(msg.id);
+    if (queue.shouldPaint(msg.seq)) {
+      try {
+        paint(msg, buffers ?? []);
+        showError(msg.error ?? "");
+      } catch (err) {
+        showError(`Could not show the result: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      // Show what was computed, unless the user has already asked for something newer.
+      if (!queue.busy && msg.selection) controls.showSelection(msg.selection);
+      root.dataset.paintedSeq = String(msg.seq);
+    }
+    updateBusy();
+  }
+
+  // Python changed the selection: show it (the kernel computes by itself; no request is echoed).
+  // While our own request is in flight the result's selection is shown when it arrives instead.
+  const onSelectionTrait = () => {
+    if (!queue.busy) controls.showSelection(selectionFrom((n) => model.get(n)));
+  };
+  const onDisplayTrait = () => {
+    const d = displayFrom(model);
+    const cur = controls.display;
+    if (DISPLAY_TRAITS.every((n) => d[n] === cur[n])) return;
+    controls.showDisplay(d);
+    repaint();
+  };
+  const onCatalogue = () => {
+    controls.setCatalogue(catalogueFrom(model));
+    repaint();
+  };
+  const onError = () => {
+    const e = model.get("error");
+    showError(typeof e === "string" ? e : "");
+  };
+
+  const listeners: [string, (...args: any[]) => void][] = [
+    ["msg:custom", onMessage],
+    ["change:busy", updateBusy],
+    ["change:error", onError],
+    ...SELECTION_TRAITS.map((n): [string, () => void] => [`change:${n}`, onSelectionTrait]),
+    ...DISPLAY_TRAITS.map((n): [string, () => void] => [`change:${n}`, onDisplayTrait]),
+    ...["layers", "methods", "labels", "n_images"].map((n): [string, () => void] => [`change:${n}`, onCatalogue]),
+  ];
+  for (const [event, cb] of listeners) model.on(event, cb);
+
+  onError();
+  // The kernel cannot push a first result to a view that does not exist yet: ask for one.
+  queue.submit(controls.selection);
+  updateBusy();
+
+  return () => {
+    for (const [event, cb] of listeners) model.off(event, cb);
+    root.remove();
+  };
+}
+
+export default { render };

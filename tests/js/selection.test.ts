@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest";
+import type { LayerInfo, Selection } from "../../js/src/protocol";
+import {
+  formatNeuron,
+  layerGeometry,
+  layerOptionText,
+  parseNeuron,
+  positionFromClick,
+  sameSelection,
+  selectionFrom,
+  withLayer,
+} from "../../js/src/selection";
+
+const conv: LayerInfo = { name: "features.3", shape: [16, 8, 8], type: "Conv2d" };
+const small: LayerInfo = { name: "features.8", shape: [32, 4, 4], type: "Conv2d" };
+const fc: LayerInfo = { name: "classifier.1", shape: [10], type: "Linear" };
+
+const base: Selection = {
+  image_index: 0,
+  layer: "features.3",
+  channel: 20,
+  position: [6, 7],
+  method: "gradient",
+  target: "neuron",
+  target_class: -1,
+};
+
+describe("layer geometry", () => {
+  it("reads [C, H, W] as spatial and [K] as units", () => {
+    expect(layerGeometry(conv)).toEqual({ channels: 16, h: 8, w: 8, spatial: true });
+    expect(layerGeometry(fc)).toEqual({ channels: 10, h: 1, w: 1, spatial: false });
+    expect(layerGeometry(undefined)).toEqual({ channels: 1, h: 1, w: 1, spatial: false });
+    expect(layerOptionText(conv)).toBe("features.3 (16×8×8)");
+  });
+});
+
+describe("parseNeuron", () => {
+  it("accepts 'y, x', 'y x' and '(y, x)' inside the map, and empty for none", () => {
+    expect(parseNeuron("3, 4", 8, 8)).toEqual({ ok: true, position: [3, 4] });
+    expect(parseNeuron(" 3 4 ", 8, 8)).toEqual({ ok: true, position: [3, 4] });
+    expect(parseNeuron("(0,7)", 8, 8)).toEqual({ ok: true, position: [0, 7] });
+    expect(parseNeuron("  ", 8, 8)).toEqual({ ok: true, position: [] });
+  });
+
+  it("explains what is wrong with invalid text", () => {
+    for (const text of ["3", "a, b", "1, 2, 3", "-1, 2", "1.5, 2"]) {
+      const r = parseNeuron(text, 8, 8);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.message).toMatch(/y, x/);
+    }
+    const out = parseNeuron("8, 0", 8, 4);
+    expect(out).toEqual({ ok: false, message: expect.stringMatching(/8×4.*below 8.*below 4/) });
+  });
+
+  it("round-trips through formatNeuron", () => {
+    expect(formatNeuron([2, 5])).toBe("2, 5");
+    expect(formatNeuron([])).toBe("");
+  });
+});
+
+describe("positionFromClick", () => {
+  it("maps a click on a map drawn 64 px wide to an 8 x 8 unit", () => {
+    expect(positionFromClick(0, 0, 64, 64, 8, 8)).toEqual([0, 0]);
+    expect(positionFromClick(63.9, 8.5, 64, 64, 8, 8)).toEqual([1, 7]);
+    expect(positionFromClick(64, 64, 64, 64, 8, 8)).toEqual([7, 7]);
+    expect(positionFromClick(-3, 20, 64, 32, 4, 8)).toEqual([2, 0]);
+  });
+});
+
+describe("withLayer", () => {
+  it("keeps channel and position when they exist in the new layer", () => {
+    const s = withLayer({ ...base, channel: 3 }, conv);
+    expect(s).toMatchObject({ layer: "features.3", channel: 3, position: [6, 7], target: "neuron" });
+  });
+
+  it("resets a missing channel to 0 and drops a position outside the maps", () => {
+    const s = withLayer(base, { ...small, shape: [8, 4, 4] });
+    expect(s).toMatchObject({ channel: 0, position: [], target: "channel" });
+  });
+
+  it("leaves non-neuron targets alone", () => {
+    expect(withLayer({ ...base, target: "logit" }, fc)).toMatchObject({ target: "logit", position: [] });
+    expect(withLayer({ ...base, channel: 2 }, fc)).toMatchObject({ target: "neuron", channel: 2, position: [] });
+  });
+});
+
+describe("selectionFrom", () => {
+  it("reads traits and fills defaults for missing or malformed ones", () => {
+    const traits: Record<string, unknown> = { layer: "x", channel: 2.5, target: "bogus", position: [1, "a"] };
+    expect(selectionFrom((n) => traits[n])).toEqual({
+      image_index: 0,
+      layer: "x",
+      channel: 0,
+      position: [],
+      method: "",
+      target: "logit",
+      target_class: -1,
+    });
+  });
+
+  it("compares selections by value", () => {
+    expect(sameSelection(base, { ...base, position: [6, 7] })).toBe(true);
+    expect(sameSelection(base, { ...base, position: [6] })).toBe(false);
+    expect(sameSelection(base, { ...base, target_class: 3 })).toBe(false);
+  });
+});

@@ -1,0 +1,328 @@
+// @vitest-environment jsdom
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { MSG_RESULT, MSG_SELECT, type ResultMessage, type Selection } from "../../js/src/protocol";
+import { type WidgetModel, render } from "../../js/src/widget";
+
+type Callback = (...args: any[]) => void;
+
+/** A stand-in for anywidget's model: traits, change events, custom messages. */
+class FakeModel implements WidgetModel {
+  traits: Record<string, unknown>;
+  sent: any[] = [];
+  saved = 0;
+  private handlers = new Map<string, Set<Callback>>();
+
+  constructor(traits: Record<string, unknown>) {
+    this.traits = { ...traits };
+  }
+  get(name: string) {
+    return this.traits[name];
+  }
+  set(name: string, value: unknown) {
+    const changed = this.traits[name] !== value;
+    this.traits[name] = value;
+    if (changed) this.emit(`change:${name}`);
+  }
+  save_changes() {
+    this.saved += 1;
+  }
+  on(event: string, cb: Callback) {
+    if (!this.handlers.has(event)) this.handlers.set(event, new Set());
+    this.handlers.get(event)!.add(cb);
+  }
+  off(event?: string | null, cb?: Callback | null) {
+    if (event && cb) this.handlers.get(event)?.delete(cb);
+  }
+  send(content: unknown) {
+    this.sent.push(content);
+  }
+  emit(event: string, ...args: unknown[]) {
+    for (const cb of this.handlers.get(event) ?? []) cb(...args);
+  }
+  listenerCount() {
+    return [...this.handlers.values()].reduce((n, s) => n + s.size, 0);
+  }
+  /** Python sets a trait: the value changes and an event fires. */
+  pythonSets(name: string, value: unknown) {
+    this.set(name, value);
+  }
+}
+
+const TRAITS = {
+  image_index: 0,
+  layer: "features.0",
+  channel: 1,
+  position: [],
+  method: "gradient",
+  target: "logit",
+  target_class: -1,
+  colormap: "inferno",
+  opacity: 0.5,
+  signed: false,
+  clip_percentile: 99.5,
+  layers: [
+    { name: "features.0", shape: [4, 2, 2], type: "Conv2d" },
+    { name: "features.3", shape: [8, 1, 1], type: "Conv2d" },
+    { name: "fc", shape: [3], type: "Linear" },
+  ],
+  methods: [
+    { name: "gradient", label: "Gradient", signed: false },
+    { name: "guided", label: "Guided backprop", signed: true },
+  ],
+  labels: ["disc", "square", "ring"],
+  n_images: 2,
+  busy: false,
+  error: "",
+};
+
+/** A result for a 2 x 2 image, C = 3 attribution, [4, 2, 2] activations, buffers at odd offsets. */
+function result(id: number | null, seq: number, selection: Selection, extra: Partial<ResultMessage> = {}) {
+  const msg: ResultMessage = {
+    kind: MSG_RESULT,
+    id,
+    seq,
+    error: "",
+    image_index: selection.image_index,
+    image: { shape: [2, 2, 4] },
+    attribution: { shape: [3, 2, 2], signed: false },
+    activations: { shape: [4, 2, 2], layer: selection.layer },
+    predictions: [{ index: 1, label: "square", probability: 0.75 }],
+    selection,
+    ...extra,
+  };
+  const at = (bytes: Uint8Array, offset: number) => {
+    const buf = new Uint8Array(offset + bytes.length);
+    buf.set(bytes, offset);
+    return new DataView(buf.buffer, offset, bytes.length);
+  };
+  const floats = (n: number) => new Uint8Array(new Float32Array(Array.from({ length: n }, (_, i) => i - 3)).buffer);
+  const buffers = [
+    at(new Uint8Array(16).fill(200), 1),
+    msg.attribution ? at(floats(12), 3) : new DataView(new ArrayBuffer(0)),
+    msg.activations ? at(floats(16), 5) : new DataView(new ArrayBuffer(0)),
+  ];
+  return [msg, buffers] as const;
+}
+
+function byLabel(root: HTMLElement, text: string): HTMLInputElement & HTMLSelectElement {
+  const labels = [...root.querySelectorAll("label")].filter((l) => l.textContent === text);
+  expect(labels, `one label "${text}"`).toHaveLength(1);
+  const control = labels[0].control;
+  expect(control, `control of "${text}"`).not.toBeNull();
+  return control as HTMLInputElement & HTMLSelectElement;
+}
+
+function change(el: HTMLElement, value?: string, type = "change") {
+  if (value !== undefined) (el as HTMLInputElement).value = value;
+  el.dispatchEvent(new Event(type, { bubbles: true }));
+}
+
+/** jsdom has no canvas: a 2-D context that keeps the last pixels put on each canvas. */
+const pixels = new WeakMap<HTMLCanvasElement, Uint8ClampedArray>();
+class FakeImageData {
+  constructor(
+    public data: Uint8ClampedArray,
+    public width: number,
+    public height: number,
+  ) {}
+}
+function installFakeCanvas() {
+  (globalThis as any).ImageData = FakeImageData;
+  HTMLCanvasElement.prototype.getContext = function (this: HTMLCanvasElement) {
+    const canvas = this;
+    return {
+      fillStyle: "",
+      fillRect() {},
+      putImageData(img: FakeImageData) {
+        pixels.set(canvas, img.data);
+      },
+    };
+  } as any;
+}
+
+let model: FakeModel;
+let el: HTMLElement;
+let cleanup: () => void;
+const root = () => el.querySelector(".nbs-root") as HTMLElement;
+
+beforeEach(() => {
+  installFakeCanvas();
+  model = new FakeModel(TRAITS);
+  el = document.createElement("div");
+  document.body.append(el);
+  cleanup = render({ model, el });
+});
+
+afterEach(() => {
+  cleanup();
+  el.remove();
+});
+
+describe("the view", () => {
+  it("labels every control with its exact accessible name", () => {
+    for (const name of ["Image", "Layer", "Channel", "Neuron", "Method", "Target", "Class", "Colormap", "Opacity", "Signed", "Clip percentile"]) {
+      byLabel(el, name);
+    }
+    expect(byLabel(el, "Layer").options[0].text).toBe("features.0 (4×2×2)");
+    expect(byLabel(el, "Method").options[1].text).toBe("Guided backprop");
+    expect(byLabel(el, "Channel").max).toBe("3");
+    expect(byLabel(el, "Target").options[0].text).toBe("Class score (logit)");
+  });
+
+  it("asks for a first result on render and shows it is busy", () => {
+    expect(model.sent).toHaveLength(1);
+    expect(model.sent[0]).toMatchObject({ kind: MSG_SELECT, selection: { layer: "features.0", channel: 1 } });
+    expect(root().getAttribute("aria-busy")).toBe("true");
+  });
+
+  it("paints a result, records its seq and goes idle", () => {
+    const { id, selection } = model.sent[0];
+    model.emit("msg:custom", ...result(id, 7, selection));
+    expect(root().dataset.paintedSeq).toBe("7");
+    expect(root().getAttribute("aria-busy")).toBe("false");
+    const map = el.querySelector('[aria-label="Attribution map"]') as HTMLCanvasElement;
+    expect([map.width, map.height]).toEqual([2, 2]);
+    expect(pixels.get(map)).toHaveLength(16);
+    const maps = el.querySelectorAll('[aria-label^="Activation map, channel "]');
+    expect(maps).toHaveLength(4);
+    expect(maps[1].closest(".nbs-act-cell")!.classList.contains("nbs-selected")).toBe(true);
+    expect((el.querySelector('[aria-label="Attribution RGB"]')!.closest("figure") as HTMLElement).hidden).toBe(true);
+    expect(el.querySelector(".nbs-predictions")!.textContent).toContain("square");
+  });
+
+  it("shows the signed RGB canvas for a signed method", () => {
+    const { id, selection } = model.sent[0];
+    model.emit("msg:custom", ...result(id, 1, { ...selection, method: "guided" }, { attribution: { shape: [3, 2, 2], signed: true } }));
+    expect((el.querySelector('[aria-label="Attribution RGB"]')!.closest("figure") as HTMLElement).hidden).toBe(false);
+  });
+
+  it("sends only the latest of rapid changes once the request in flight is answered", () => {
+    const first = model.sent[0];
+    change(byLabel(el, "Layer"), "features.3");
+    change(byLabel(el, "Method"), "guided");
+    change(byLabel(el, "Channel"), "2");
+    expect(model.sent).toHaveLength(1);
+    model.emit("msg:custom", ...result(first.id, 1, first.selection));
+    expect(model.sent).toHaveLength(2);
+    expect(model.sent[1].id).toBeGreaterThan(first.id);
+    expect(model.sent[1].selection).toMatchObject({ layer: "features.3", method: "guided", channel: 2 });
+    // the controls keep the user's newest choice, not the answered one
+    expect(byLabel(el, "Layer").value).toBe("features.3");
+  });
+
+  it("never paints a result older than the last painted", () => {
+    const { id, selection } = model.sent[0];
+    model.emit("msg:custom", ...result(null, 5, selection));
+    model.emit("msg:custom", ...result(id, 4, selection));
+    expect(root().dataset.paintedSeq).toBe("5");
+    expect(root().getAttribute("aria-busy")).toBe("false"); // the old answer still resolves its request
+  });
+
+  it("applies display controls locally and syncs their traits without a request", () => {
+    const { id, selection } = model.sent[0];
+    model.emit("msg:custom", ...result(id, 1, selection));
+    const map = el.querySelector('[aria-label="Attribution map"]') as HTMLCanvasElement;
+    change(byLabel(el, "Opacity"), "0", "input");
+    expect(Array.from(pixels.get(map)!)).toEqual(new Array(16).fill(200).map((v, i) => (i % 4 === 3 ? 255 : v)));
+    change(byLabel(el, "Opacity"), "0.8", "input");
+    expect(model.traits.opacity).toBe(0.8);
+    expect(model.saved).toBe(0);
+    change(byLabel(el, "Opacity"), "0.8");
+    change(byLabel(el, "Colormap"), "coolwarm");
+    byLabel(el, "Signed").checked = true;
+    change(byLabel(el, "Signed"));
+    expect(model.traits).toMatchObject({ opacity: 0.8, colormap: "coolwarm", signed: true });
+    expect(model.saved).toBe(3);
+    expect(model.sent).toHaveLength(1);
+  });
+
+  it("follows selection traits set from Python without echoing a request", () => {
+    const { id, selection } = model.sent[0];
+    model.emit("msg:custom", ...result(id, 1, selection));
+    model.pythonSets("layer", "fc");
+    model.pythonSets("channel", 2);
+    expect(byLabel(el, "Layer").value).toBe("fc");
+    expect(byLabel(el, "Channel").value).toBe("2");
+    expect(byLabel(el, "Neuron").disabled).toBe(true);
+    expect(model.sent).toHaveLength(1);
+  });
+
+  it("shows errors in plain words and keeps working", () => {
+    const { id, selection } = model.sent[0];
+    const alert = el.querySelector('[role="alert"]') as HTMLElement;
+    expect(alert.hidden).toBe(true);
+    model.emit("msg:custom", ...result(id, 1, selection, { error: "Layer fc has no channels.", attribution: null }));
+    expect(alert.hidden).toBe(false);
+    expect(alert.textContent).toBe("Layer fc has no channels.");
+    change(byLabel(el, "Image"), "1");
+    expect(model.sent).toHaveLength(2);
+    model.emit("msg:custom", ...result(model.sent[1].id, 2, model.sent[1].selection));
+    expect(alert.hidden).toBe(true);
+  });
+
+  it("keeps the last image when an error result comes without one", () => {
+    const { id, selection } = model.sent[0];
+    model.emit("msg:custom", ...result(id, 1, selection));
+    change(byLabel(el, "Image"), "1");
+    const [msg] = result(model.sent[1].id, 2, selection, {
+      error: "Out of memory.",
+      image: { shape: [0, 0, 4] },
+      attribution: null,
+      activations: null,
+    });
+    model.emit("msg:custom", msg, []);
+    expect(el.querySelector('[role="alert"]')!.textContent).toBe("Out of memory.");
+    const input = el.querySelector('[aria-label="Model input"]') as HTMLCanvasElement;
+    expect([input.width, input.height]).toEqual([2, 2]);
+    expect(root().dataset.paintedSeq).toBe("2");
+  });
+
+  it("reports a malformed buffer instead of failing", () => {
+    const { id, selection } = model.sent[0];
+    const [msg, buffers] = result(id, 1, selection);
+    model.emit("msg:custom", msg, [buffers[0], new DataView(new ArrayBuffer(5))]);
+    expect(el.querySelector('[role="alert"]')!.textContent).toMatch(/Could not show the result: .*needs 48 bytes, got 5/);
+    expect(root().getAttribute("aria-busy")).toBe("false");
+  });
+
+  it("validates the Neuron field inline and sends valid positions as a neuron target", () => {
+    const { id, selection } = model.sent[0];
+    model.emit("msg:custom", ...result(id, 1, selection));
+    const neuron = byLabel(el, "Neuron");
+    change(neuron, "5, 0");
+    expect(neuron.getAttribute("aria-invalid")).toBe("true");
+    expect(el.querySelector(".nbs-inline-error")!.textContent).toMatch(/2×2/);
+    expect(model.sent).toHaveLength(1);
+    change(neuron, "1, 0");
+    expect(neuron.hasAttribute("aria-invalid")).toBe(false);
+    expect(model.sent[1].selection).toMatchObject({ position: [1, 0], target: "neuron" });
+  });
+
+  it("selects channel and neuron from a click in an activation map, the channel alone from its caption", () => {
+    const { id, selection } = model.sent[0];
+    model.emit("msg:custom", ...result(id, 1, selection));
+    const map = el.querySelector('[aria-label="Activation map, channel 3"]') as HTMLCanvasElement;
+    map.getBoundingClientRect = () => ({ left: 10, top: 20, width: 64, height: 64, right: 74, bottom: 84, x: 10, y: 20, toJSON() {} });
+    map.dispatchEvent(new MouseEvent("click", { clientX: 10 + 40, clientY: 20 + 10, bubbles: true }));
+    expect(model.sent[1].selection).toMatchObject({ channel: 3, position: [0, 1], target: "neuron" });
+    model.emit("msg:custom", ...result(model.sent[1].id, 2, model.sent[1].selection));
+    const caption = map.closest("figure")!.querySelector("button") as HTMLButtonElement;
+    caption.click();
+    expect(model.sent[2].selection).toMatchObject({ channel: 3, position: [], target: "channel" });
+  });
+
+  it("shows the Class control only for class targets", () => {
+    const classField = byLabel(el, "Class").closest(".nbs-field") as HTMLElement;
+    expect(classField.hidden).toBe(false);
+    change(byLabel(el, "Target"), "layer");
+    expect(classField.hidden).toBe(true);
+  });
+
+  it("removes its listeners and DOM on cleanup", () => {
+    expect(model.listenerCount()).toBeGreaterThan(0);
+    cleanup();
+    expect(model.listenerCount()).toBe(0);
+    expect(el.querySelector(".nbs-root")).toBeNull();
+    cleanup = () => {};
+  });
+});
