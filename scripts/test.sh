@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Sets everything up on a fresh machine, then runs the whole test suite (lint, Python tests).
+# Sets everything up on a fresh machine, then runs the whole test suite:
+# lint (ruff), type check of the view (tsc), JS unit tests (vitest), Python tests incl. the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== ruff"
 .venv/bin/ruff check nbsaliency tests benchmarks
+echo "== tsc"
+npm run --silent typecheck
+echo "== vitest"
+npx vitest run --reporter=dot
 echo "== pytest"
 .venv/bin/python -m pytest -q

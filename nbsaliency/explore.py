@@ -1,0 +1,209 @@
+"""The explorer's engine side: a selection in, the arrays a view paints out.
+
+Pure PyTorch / NumPy, no widget imports: :mod:`nbsaliency.widget` only translates messages to calls of
+:class:`ExplorerBackend`, and scripts can use it directly. Sessions are kept per image (least recently used
+first out), so switching method, layer, channel or neuron on an image costs a backward pass only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from torch import Tensor, nn
+
+from .errors import InputError, NbsaliencyError, TargetError, TargetIndexError
+from .methods import method_info, method_infos
+from .session import Session
+from .targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
+
+TARGET_KINDS = ("logit", "probability", "channel", "neuron", "layer")
+
+
+class SelectionError(NbsaliencyError, ValueError):
+    """A selection whose fields have the wrong type or an impossible value."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user chose. ``position`` is ``(y, x)`` inside the channel's map, or ``()`` for none."""
+
+    image_index: int = 0
+    layer: str = ""
+    channel: int = 0
+    position: tuple[int, ...] = ()
+    method: str = "gradient"
+    target: str = "logit"
+    target_class: int = -1
+
+    @classmethod
+    def parse(cls, fields: dict[str, Any], base: Selection) -> Selection:
+        """``base`` with ``fields`` applied, each checked for type; unknown fields are an error."""
+        unknown = set(fields) - set(cls.__dataclass_fields__)
+        if unknown:
+            expected = ", ".join(cls.__dataclass_fields__)
+            raise SelectionError(f"unknown selection field {sorted(unknown)[0]!r}; expected one of {expected}")
+        checked: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name in ("image_index", "channel", "target_class"):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise SelectionError(f"{name} must be a whole number; got {value!r}")
+            elif name == "position":
+                if not isinstance(value, list | tuple) or len(value) not in (0, 2) or not all(
+                        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+                    raise SelectionError(f"position must be [y, x] (two whole numbers >= 0) or []; got {value!r}")
+                value = tuple(value)
+            elif not isinstance(value, str):
+                raise SelectionError(f"{name} must be a string; got {value!r}")
+            checked[name] = value
+        if checked.get("target", base.target) not in TARGET_KINDS:
+            raise SelectionError(f"target must be one of {', '.join(TARGET_KINDS)}; got {checked['target']!r}")
+        return replace(base, **checked)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything a view paints for one selection (arrays in NumPy, float32 / uint8)."""
+
+    selection: Selection
+    image_rgba: np.ndarray  # (H, W, 4) uint8
+    attribution: np.ndarray  # (C, H, W) float32
+    activations: np.ndarray  # (K, h, w) float32
+    predictions: list[Prediction]
+    rgb_view: bool
+
+
+def display_image(x: Tensor) -> np.ndarray:
+    """A model input ``(C, H, W)`` as an RGBA uint8 image: kept if already in [0, 1], else rescaled."""
+    image = x.detach().float().cpu()
+    if image.min() < 0 or image.max() > 1:
+        image = (image - image.min()) / (image.max() - image.min()).clamp(min=1e-12)
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    rgb = (image[:3].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    alpha = np.full((*rgb.shape[:2], 1), 255, dtype=np.uint8)
+    return np.ascontiguousarray(np.concatenate([rgb, alpha], axis=2))
+
+
+def _as_model_inputs(images: Tensor | Sequence[Any], preprocess: Callable[[Any], Tensor] | None) -> list[Tensor]:
+    if preprocess is None:
+        if isinstance(images, Tensor):
+            if images.dim() != 4:
+                raise InputError(f"images must be a batch (N, C, H, W); got shape {tuple(images.shape)}")
+            return list(images)
+        items = list(images)
+        for i, item in enumerate(items):
+            if not isinstance(item, Tensor) or item.dim() != 3:
+                raise InputError(f"image {i} must be a (C, H, W) tensor (or pass preprocess=...); got "
+                                 f"{type(item).__name__}{tuple(item.shape) if isinstance(item, Tensor) else ''}")
+        return items
+    converted = []
+    for i, item in enumerate(images):
+        x = preprocess(item)
+        if not isinstance(x, Tensor) or x.dim() not in (3, 4) or (x.dim() == 4 and x.shape[0] != 1):
+            raise InputError(f"preprocess(images[{i}]) must return a (C, H, W) tensor; got "
+                             f"{type(x).__name__}{tuple(x.shape) if isinstance(x, Tensor) else ''}")
+        converted.append(x[0] if x.dim() == 4 else x)
+    return converted
+
+
+class ExplorerBackend:
+    """Sessions per image and the translation of a :class:`Selection` into targets and method options."""
+
+    def __init__(self, model: nn.Module, images: Tensor | Sequence[Any], labels: Sequence[str] | None = None,
+                 preprocess: Callable[[Any], Tensor] | None = None, max_sessions: int = 4):
+        self.model = model
+        self.inputs = _as_model_inputs(images, preprocess)
+        if not self.inputs:
+            raise InputError("images is empty; give at least one image")
+        self._sessions: OrderedDict[int, Session] = OrderedDict()
+        self._max_sessions = max_sessions
+        first = self.session(0)
+        n_classes = first.output.shape[1] if first.output.dim() == 2 else 0
+        self.labels = list(labels) if labels is not None else [str(i) for i in range(n_classes)]
+        if labels is not None and n_classes and len(self.labels) != n_classes:
+            raise InputError(f"labels has {len(self.labels)} names but the model has {n_classes} classes")
+        self.layers = [(name, shape[1:], first.layer_types[name]) for name, shape in first.layers]
+        self.methods = [(info.name, info.label, info.rgb_view) for info in method_infos()]
+
+    def session(self, image_index: int) -> Session:
+        if not 0 <= image_index < len(self.inputs):
+            raise TargetIndexError(f"image {image_index} is out of range: there are {len(self.inputs)} images "
+                                   f"(valid 0..{len(self.inputs) - 1})")
+        if image_index in self._sessions:
+            self._sessions.move_to_end(image_index)
+        else:
+            self._sessions[image_index] = Session(self.model, self.inputs[image_index][None])
+            while len(self._sessions) > self._max_sessions:
+                self._sessions.popitem(last=False)
+        return self._sessions[image_index]
+
+    def default_selection(self) -> Selection:
+        """The last layer with spatial maps that a module without children produced (the last conv stage)."""
+        leaves = {name for name, module in self.model.named_modules() if not any(module.children())}
+        spatial = [name for name, shape, _ in self.layers
+                   if len(shape) == 3 and shape[1] * shape[2] > 1 and name.split("#")[0] in leaves]
+        return Selection(layer=spatial[-1] if spatial else self.layers[-1][0])
+
+    def target(self, selection: Selection, session: Session) -> tuple[Target, Selection]:
+        """The target a selection asks for; a neuron without a position becomes the channel's strongest unit,
+        and the returned selection says which one it was."""
+        kind, layer, c = selection.target, selection.layer, selection.channel
+        cls = None if selection.target_class < 0 else selection.target_class
+        if kind == "logit":
+            return Logit(cls), selection
+        if kind == "probability":
+            return Probability(cls), selection
+        if kind == "layer":
+            return LayerNorm(layer), selection
+        activation = session.activations(layer)
+        if activation.dim() < 2:
+            raise TargetError(f"layer {layer!r} has no channels (shape {tuple(activation.shape[1:])})")
+        Channel(layer, c).values(session.recording)  # range checks with clear messages
+        if kind == "channel":
+            return Channel(layer, c), selection
+        if activation.dim() == 2:
+            return Neuron(layer, c), replace(selection, position=())
+        if activation.dim() != 4:
+            raise TargetError(f"a neuron target needs a layer with (C, H, W) maps; {layer!r} has "
+                              f"{tuple(activation.shape[1:])}")
+        position = selection.position
+        if not position:
+            width = activation.shape[3]
+            position = divmod(int(activation[0, c].argmax()), width)
+        return Neuron(layer, c, *position), replace(selection, position=tuple(position))
+
+    def compute(self, selection: Selection) -> Result:
+        """Attribution, activations and predictions for ``selection`` (errors name what is wrong)."""
+        info = method_info(selection.method)
+        session = self.session(selection.image_index)
+        activations = session.activations(selection.layer)[0]  # also checks the layer name
+        target, selection = self.target(selection, session)
+        options = {}
+        if info.name in ("gradcam", "guided_gradcam") and activations.dim() == 3 and \
+                activations.shape[1] * activations.shape[2] > 1 and \
+                selection.layer not in session.recording.copied_on_write:
+            options["layer"] = selection.layer
+        attribution = session.attribute(target, info.name, **options)[0]
+        probabilities, classes = session.top_predictions(5)
+        predictions = [Prediction(int(c), self.labels[int(c)] if int(c) < len(self.labels) else str(int(c)), float(p))
+                       for p, c in zip(probabilities[0], classes[0], strict=True)]
+        maps = activations.reshape(activations.shape[0], *(activations.shape[1:] if activations.dim() == 3 else (1, 1)))
+        return Result(
+            selection=selection,
+            image_rgba=display_image(session.x[0]),
+            attribution=attribution.detach().float().cpu().numpy(),
+            activations=maps.detach().float().cpu().numpy(),
+            predictions=predictions,
+            rgb_view=info.rgb_view,
+        )
