@@ -1,0 +1,224 @@
+"""The widget's Python side: traits, message handling and error reporting, without a browser."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import nbsaliency as nbs
+from nbsaliency import protocol
+from nbsaliency.widget import Explorer
+from tests.invariance import ModelSnapshot
+from tests.models import make_input, make_model
+
+
+class Recorder:
+    """Stands in for the front end: collects what the widget sends."""
+
+    def __init__(self, explorer: Explorer):
+        self.messages: list[tuple[dict, list[bytes]]] = []
+        explorer.send = lambda content, buffers=None: self.messages.append((content, buffers))
+
+    @property
+    def last(self) -> tuple[dict, list[bytes]]:
+        return self.messages[-1]
+
+
+class CountingVGG(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = make_model("vgg")
+        self.forward_calls = 0
+
+    def forward(self, x):
+        self.forward_calls += 1
+        return self.inner(x)
+
+
+@pytest.fixture
+def explorer():
+    return Explorer(make_model("vgg"), make_input(3), labels=["disc", "square", "ring", "star", "cross"])
+
+
+def select(explorer: Explorer, request_id, **selection):
+    explorer._on_message(explorer, {"kind": protocol.MSG_SELECT, "id": request_id, "selection": selection}, [])
+
+
+def test_catalogue_traits_come_from_the_engine(explorer):
+    assert [m["name"] for m in explorer.methods] == nbs.methods()
+    assert {m["name"] for m in explorer.methods if m["signed"]} == {"deconvnet", "guided", "guided_gradcam"}
+    assert explorer.layers[0] == {"name": "features.0", "shape": [8, 16, 16], "type": "Conv2d"}
+    assert explorer.labels == ["disc", "square", "ring", "star", "cross"] and explorer.n_images == 3
+    assert explorer.layer == "features.7"  # the last spatial maps of a leaf module
+
+
+def test_a_select_message_is_answered_with_arrays_in_buffers(explorer):
+    sent = Recorder(explorer)
+    select(explorer, 41, method="guided", layer="features.3", channel=2, target="channel", image_index=1)
+    content, buffers = sent.last
+    assert content["kind"] == protocol.MSG_RESULT and content["id"] == 41 and content["error"] == ""
+    assert explorer.selection.method == "guided" and explorer.layer == "features.3" and explorer.image_index == 1
+    image = np.frombuffer(buffers[protocol.BUFFER_IMAGE], np.uint8).reshape(content["image"]["shape"])
+    attribution = np.frombuffer(buffers[protocol.BUFFER_ATTRIBUTION], "<f4").reshape(content["attribution"]["shape"])
+    activations = np.frombuffer(buffers[protocol.BUFFER_ACTIVATIONS], "<f4").reshape(content["activations"]["shape"])
+    assert image.shape == (16, 16, 4) and (image[..., 3] == 255).all()
+    expected = nbs.attribute(explorer._backend.model, make_input(3)[1:2], nbs.Channel("features.3", 2), "guided")
+    np.testing.assert_allclose(attribution, expected[0].numpy(), rtol=1e-5, atol=1e-7)
+    assert activations.shape == (8, 16, 16)
+    assert content["attribution"]["signed"] is True
+
+
+def test_a_neuron_without_position_is_the_channels_strongest_unit(explorer):
+    sent = Recorder(explorer)
+    select(explorer, 1, layer="features.3", channel=4, target="neuron", position=[])
+    y, x = sent.last[0]["selection"]["position"]
+    maps = nbs.Session(explorer._backend.model, make_input(3)[:1]).activations("features.3")[0, 4]
+    assert maps[y, x] == maps.max()
+    assert explorer.position == [y, x]
+
+
+def test_python_side_changes_update_the_view(explorer):
+    sent = Recorder(explorer)
+    explorer.method = "deconvnet"
+    content, _ = sent.last
+    assert content["id"] is None and content["selection"]["method"] == "deconvnet"
+    seq = content["seq"]
+    explorer.layer = "features.5"
+    assert sent.last[0]["seq"] > seq and sent.last[0]["selection"]["layer"] == "features.5"
+
+
+def test_switching_method_layer_and_channel_reuses_the_forward_pass():
+    model = CountingVGG()
+    explorer = Explorer(model, make_input(2))
+    Recorder(explorer)
+    calls = model.forward_calls
+    for request, method in enumerate(["gradient", "guided", "deconvnet", "gradcam"]):
+        select(explorer, request, method=method, layer="inner.features.3", channel=request, target="channel")
+    assert model.forward_calls == calls
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ({"channel": 99, "target": "channel"}, "channel 99 is out of range"),
+        ({"layer": "features.33"}, "unknown layer 'features.33'"),
+        ({"method": "guidded"}, "Did you mean 'guided'"),
+        ({"image_index": 7}, r"image 7 is out of range: there are 3 images"),
+        ({"channel": "three"}, "channel must be a whole number"),
+        ({"position": [1]}, r"position must be \[y, x\]"),
+        ({"target": "pixels"}, "target must be one of"),
+        ({"colour": "red"}, "unknown selection field 'colour'"),
+        ({"layer": "classifier.3", "target": "neuron", "channel": 9}, r"channel 9 is out of range .* 5 channels"),
+        ({"layer": "features.3", "target": "neuron", "channel": 1, "position": [40, 0]}, "y index 40 is out of range"),
+    ],
+)
+def test_bad_requests_are_answered_with_an_error_and_change_nothing(explorer, selection, message):
+    sent = Recorder(explorer)
+    before = explorer.selection
+    select(explorer, 5, **selection)
+    content, buffers = sent.last
+    assert content["id"] == 5 and content["attribution"] is None and buffers == [b"", b"", b""]
+    assert content["error"] and explorer.error == content["error"]
+    assert re.search(message, content["error"]), content["error"]
+    assert explorer.selection == before
+    select(explorer, 6, method="guided")  # the widget keeps working
+    assert sent.last[0]["error"] == "" and explorer.error == ""
+
+
+def test_messages_of_other_kinds_are_ignored(explorer):
+    sent = Recorder(explorer)
+    explorer._on_message(explorer, {"kind": "something-else"}, [])
+    explorer._on_message(explorer, ["not", "a", "dict"], [])
+    assert sent.messages == []
+
+
+def test_a_failing_model_is_reported_in_the_widget():
+    class FailsOnSecondImage(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = make_model("vgg")
+
+        def forward(self, x):
+            if x[0, 0, 0, 0] > 100:
+                raise RuntimeError("my model cannot handle this image")
+            return self.inner(x)
+
+    images = make_input(2)
+    images[1, 0, 0, 0] = 1000.0
+    explorer = Explorer(FailsOnSecondImage(), images)
+    sent = Recorder(explorer)
+    select(explorer, 1, image_index=1)
+    assert "my model cannot handle this image" in sent.last[0]["error"]
+    assert explorer.image_index == 0
+    select(explorer, 2, image_index=0, method="guided")
+    assert sent.last[0]["error"] == ""
+
+
+def test_a_randomised_sequence_of_selection_changes_keeps_state_consistent():
+    model = make_model("resnet")
+    snapshot = ModelSnapshot.of(model)
+    explorer = Explorer(model, make_input(3))
+    sent = Recorder(explorer)
+    rng = random.Random(0)
+    layers = [layer["name"] for layer in explorer.layers]
+    last_seq = 0
+    for request in range(300):
+        fields = {}
+        for _ in range(rng.randint(1, 3)):
+            key = rng.choice(["image_index", "layer", "channel", "position", "method", "target", "target_class"])
+            fields[key] = {
+                "image_index": lambda: rng.randint(-1, 3),
+                "layer": lambda: rng.choice(layers + ["nope"]),
+                "channel": lambda: rng.randint(-1, 10),
+                "position": lambda: rng.choice([[], [rng.randint(0, 17), rng.randint(0, 17)]]),
+                "method": lambda: rng.choice(["gradient", "deconvnet", "guided", "gradcam", "input_x_gradient"]),
+                "target": lambda: rng.choice(["logit", "probability", "channel", "neuron", "layer"]),
+                "target_class": lambda: rng.randint(-1, 6),
+            }[key]()
+        before = explorer.selection
+        select(explorer, request, **fields)
+        content, _ = sent.last
+        assert content["id"] == request and content["seq"] > last_seq
+        last_seq = content["seq"]
+        if content["error"]:
+            assert explorer.selection == before
+        else:
+            assert content["selection"] == {**explorer._selection_traits(explorer.selection)}
+            assert content["attribution"]["shape"] == [3, 16, 16]
+    assert sum(1 for c, _ in sent.messages if not c["error"]) > 50
+    snapshot.assert_unchanged(model)
+
+
+def test_figure_and_static_png(explorer):
+    figure = explorer.figure()
+    assert len(figure.axes) == 2
+    explorer.method = "guided"
+    assert len(explorer.figure().axes) == 3  # signed RGB beside the heat map
+    data, _ = explorer._repr_mimebundle_()
+    assert "image/png" in data and "application/vnd.jupyter.widget-view+json" in data
+
+
+def test_preprocess_turns_raw_items_into_model_inputs():
+    raw = [np.random.default_rng(i).random((16, 16, 3)).astype(np.float32) for i in range(2)]
+    explorer = Explorer(make_model("vgg"), raw, preprocess=lambda a: torch.from_numpy(a).permute(2, 0, 1))
+    assert explorer.n_images == 2
+
+
+@pytest.mark.parametrize(
+    ("images", "kwargs", "message"),
+    [
+        (torch.zeros(0, 3, 16, 16), {}, "images is empty"),
+        (torch.zeros(3, 16, 16), {}, r"images must be a batch \(N, C, H, W\)"),
+        ([torch.zeros(3, 16, 16), torch.zeros(16, 16)], {}, r"image 1 must be a \(C, H, W\) tensor"),
+        ([1, 2], {"preprocess": lambda item: torch.zeros(16, 16)}, r"preprocess\(images\[0\]\) must return"),
+        (torch.zeros(2, 3, 16, 16), {"labels": ["a", "b"]}, "labels has 2 names but the model has 5 classes"),
+    ],
+)
+def test_bad_explorer_arguments(images, kwargs, message):
+    with pytest.raises(nbs.InputError, match=message):
+        Explorer(make_model("vgg"), images, **kwargs)
