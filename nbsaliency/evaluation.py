@@ -1,0 +1,76 @@
+"""Measuring attributions instead of only looking at them.
+
+* Localisation against ground-truth object masks: the pointing game (Zhang et al. 2018, "Top-down Neural
+  Attention by Excitation Backprop": is the map's maximum on the object?) and the share of the map's
+  energy inside the mask (Wang et al. 2020, "Score-CAM", energy-based pointing game). Chance level for both
+  is the mask's share of the image.
+* The sanity check of Adebayo et al. 2018 ("Sanity Checks for Saliency Maps"): randomise the model's layers
+  from the top, cumulatively, and measure how similar (Spearman rank correlation) the maps stay. A method
+  that still draws the same picture without the trained weights explains the input, not the model.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from .maps import saliency_map
+
+
+def evidence_map(method: str, attribution: Tensor) -> Tensor:
+    """One non-negative ``(..., H, W)`` map per attribution: max over channels of |a| (Simonyan et al.), except
+    occlusion, whose positive part is the evidence (a negative drop means hiding the patch *helped*)."""
+    if method == "occlusion":
+        return attribution.mean(dim=-3).clamp(min=0)
+    return saliency_map(attribution)
+
+
+def pointing_game(maps: Tensor, masks: Tensor) -> Tensor:
+    """Per image, whether the maximum of ``maps`` ``(N, H, W)`` lies inside ``masks`` ``(N, H, W)`` (bool).
+    Ties count as a hit only if every maximal pixel is on the object."""
+    flat, inside = maps.flatten(1), masks.flatten(1)
+    is_max = flat == flat.amax(dim=1, keepdim=True)
+    return (is_max <= inside).all(dim=1)
+
+
+def energy_in_mask(maps: Tensor, masks: Tensor) -> Tensor:
+    """Per image, the share of the non-negative map's total inside the mask (0.0 for an all-zero map)."""
+    flat = maps.flatten(1).clamp(min=0)
+    total = flat.sum(dim=1)
+    inside = (flat * masks.flatten(1)).sum(dim=1)
+    return torch.where(total > 0, inside / total.clamp(min=1e-30), torch.zeros_like(total))
+
+
+def spearman(a: Tensor, b: Tensor) -> Tensor:
+    """Spearman rank correlation between corresponding rows of ``a`` and ``b`` (flattened per row)."""
+    def ranks(x: Tensor) -> Tensor:
+        return x.flatten(1).argsort(dim=1).argsort(dim=1).to(torch.float64)
+
+    ra, rb = ranks(a), ranks(b)
+    ra, rb = ra - ra.mean(dim=1, keepdim=True), rb - rb.mean(dim=1, keepdim=True)
+    denominator = (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-30)
+    return (ra * rb).sum(dim=1) / denominator
+
+
+def parameterised_layers(model: nn.Module) -> list[str]:
+    """Names of the convolution and linear layers, from the output back to the input."""
+    names = [name for name, m in model.named_modules() if isinstance(m, nn.modules.conv._ConvNd | nn.Linear)]
+    return names[::-1]
+
+
+def cascading_randomisation(model: nn.Module, seed: int = 0) -> Iterator[tuple[str, nn.Module]]:
+    """Copies of ``model`` with its conv / linear layers re-initialised from the top, one more each step:
+    yields ``(last randomised layer, randomised copy)``. The given model is not changed."""
+    randomised = copy.deepcopy(model)
+    generator_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        modules = dict(randomised.named_modules())
+        for name in parameterised_layers(model):
+            modules[name].reset_parameters()
+            yield name, copy.deepcopy(randomised)
+    finally:
+        torch.random.set_rng_state(generator_state)
