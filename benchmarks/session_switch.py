@@ -1,9 +1,10 @@
-"""What a switch of method / layer / neuron costs on a session, against the floor.
+"""What a switch of method / layer / neuron costs on a session, against the floor, in one run.
 
-Prints, for a ResNet-18- and a VGG-16-shaped model (random weights, 224 px, batch 1, CPU):
-  floor      bare ``torch.autograd.grad`` to the input on a retained graph of the plain model
+For a ResNet-18- and a VGG-16-shaped model (random weights, 224 px, batch 1, CPU) and the demo model:
+  floor      bare ``torch.autograd.grad`` of the same target to the input, on a retained graph of the plain
+             model (hooks grab the layer outputs): the least any implementation pays per map
   stateless  a fresh forward + backward per map (what a library without a kept forward pays)
-  switches   nbsaliency ``Session.attribute`` cycling methods, layers and neurons
+  switch     ``Session.attribute`` cycling methods, layers or neurons; measured interleaved with the floor
   batched    nine targets in one ``Session.attribute([...])`` call, against one target
 Targets: a switch <= 1.25x the floor; nine batched targets <= 4x one target.
 
@@ -13,53 +14,98 @@ Targets: a switch <= 1.25x the floor; nine batched targets <= 4x one target.
 from __future__ import annotations
 
 import argparse
-import itertools
+import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import nn
+
+import nbsaliency as nbs
+from nbsaliency import demo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nbsaliency as nbs  # noqa: E402
 from architectures import ResNet18, vgg16  # noqa: E402
 from timing import median_ms  # noqa: E402
 
 
-def bench(name: str, model: torch.nn.Module, layers: list[str], size: int, repeats: int) -> None:
-    model.eval()
-    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+class PlainForward:
+    """The plain model's forward with its layer outputs grabbed by hooks: what the floor differentiates."""
 
-    leaf = x.clone().requires_grad_(True)
-    logits = model(leaf)
-    floor = median_ms(lambda: torch.autograd.grad(logits[0, 1], leaf, retain_graph=True), repeats)
+    def __init__(self, model: nn.Module, x: torch.Tensor, layers: list[str]):
+        self.leaf = x.clone().requires_grad_(True)
+        self.outputs: dict[str, torch.Tensor] = {}
+        modules = dict(model.named_modules())
+        handles = [modules[name].register_forward_hook(self._grab(name)) for name in layers]
+        try:
+            self.output = model(self.leaf)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _grab(self, name: str):
+        def hook(module, args, output):
+            self.outputs[name] = output
+
+        return hook
+
+    def activation(self, layer: str) -> torch.Tensor:
+        return self.outputs[layer]
+
+    def grad(self, target: nbs.Target) -> torch.Tensor:
+        return torch.autograd.grad(target.values(self).sum(), self.leaf, retain_graph=True)[0]
+
+
+def interleaved_ratio(floor: Callable[[int], object], candidate: Callable[[int], object], repeats: int):
+    """Median times of ``floor(i)`` and ``candidate(i)``, alternated so both see the same machine load."""
+    for i in range(3):
+        floor(i), candidate(i)
+    floor_times, candidate_times = [], []
+    for i in range(repeats):
+        for run, times in ((floor, floor_times), (candidate, candidate_times)):
+            start = time.perf_counter()
+            run(i)
+            times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(floor_times), 1000 * statistics.median(candidate_times)
+
+
+def bench(name: str, model: nn.Module, layers: list[str], size: int, repeats: int) -> None:
+    model.eval()
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    plain = PlainForward(model, x, layers)
+    session = nbs.Session(model, x)
+    deepest = layers[-1]
+    switches = {
+        "method (gradient/guided/deconvnet)": [(nbs.Logit(1), m) for m in ("gradient", "guided", "deconvnet")],
+        "layer (channel of each layer, guided)": [(nbs.Channel(layer, 3), "guided") for layer in layers],
+        "neuron (guided)": [(nbs.Neuron(deepest, c, 1, 1), "guided") for c in range(8)],
+    }
 
     def stateless():
         fresh = x.clone().requires_grad_(True)
         torch.autograd.grad(model(fresh)[0, 1], fresh)
 
+    floor_logit = median_ms(lambda: plain.grad(nbs.Logit(1)), repeats)
     fresh = median_ms(stateless, repeats)
-    session = nbs.Session(model, x)
-    cycle = {
-        "method": itertools.cycle([(nbs.Logit(1), m) for m in ("gradient", "guided", "deconvnet")]),
-        "layer": itertools.cycle([(nbs.Channel(layer, 3), "guided") for layer in layers]),
-        "neuron": itertools.cycle([(nbs.Neuron(layers[-1], c, 2, 3), "guided") for c in range(8)]),
-    }
-    switch = {kind: median_ms(lambda it=it: session.attribute(*next(it)), repeats) for kind, it in cycle.items()}
-    nine = [nbs.Neuron(layers[-1], c, 2, 3) for c in range(9)]
-    one = median_ms(lambda: session.attribute(nine[0], "guided"), repeats)
-    batched = median_ms(lambda: session.attribute(nine, "guided"), max(3, repeats // 3))
-
     print(f"\n{name} ({size} px, batch 1, {torch.get_num_threads()} threads)")
-    print(f"  {'floor: autograd.grad on retained graph':46s} {floor:8.1f} ms   1.00x")
-    print(f"  {'stateless: fresh forward + backward':46s} {fresh:8.1f} ms   {fresh / floor:.2f}x")
-    for kind, ms in switch.items():
-        status = "ok" if ms <= 1.25 * floor else "MISSED (target <= 1.25x)"
-        print(f"  {'session: switch ' + kind:46s} {ms:8.1f} ms   {ms / floor:.2f}x  {status}")
-    print(f"  {'session: one target (guided)':46s} {one:8.1f} ms")
-    status = "ok" if batched <= 4 * one else "MISSED (target <= 4x one target)"
-    print(f"  {'session: nine batched targets':46s} {batched:8.1f} ms   {batched / one:.2f}x one target  {status}")
-    print(f"  {'stateless: nine targets (9 forward + backward)':46s} {9 * fresh:8.1f} ms   "
-          f"{9 * fresh / batched:.2f}x slower than the session")
+    print(f"  {'floor: autograd.grad of a logit, retained graph':52s} {floor_logit:8.1f} ms")
+    print(f"  {'stateless: fresh forward + backward':52s} {fresh:8.1f} ms   {fresh / floor_logit:5.2f}x floor")
+    for kind, cycle in switches.items():
+        floor_ms, session_ms = interleaved_ratio(
+            lambda i, c=cycle: plain.grad(c[i % len(c)][0]),
+            lambda i, c=cycle: session.attribute(*c[i % len(c)]), repeats)
+        ratio = session_ms / floor_ms
+        verdict = "ok" if ratio <= 1.25 else "MISSED (target <= 1.25x)"
+        print(f"  {'switch ' + kind:52s} {session_ms:8.1f} ms   {ratio:5.2f}x its floor ({floor_ms:.1f} ms)  {verdict}")
+    nine = [nbs.Neuron(deepest, c, 1, 1) for c in range(9)]
+    one_ms, nine_ms = interleaved_ratio(lambda i: session.attribute(nine[0], "guided"),
+                                        lambda i: session.attribute(nine, "guided"), max(3, repeats // 3))
+    verdict = "ok" if nine_ms <= 4 * one_ms else "MISSED (target <= 4x)"
+    print(f"  {'nine batched targets (guided)':52s} {nine_ms:8.1f} ms   {nine_ms / one_ms:5.2f}x one target "
+          f"({one_ms:.1f} ms)  {verdict}")
+    print(f"  {'  vs nine fresh forward + backward':52s} {9 * fresh:8.1f} ms   {9 * fresh / nine_ms:5.2f}x slower")
 
 
 def main() -> None:
@@ -72,6 +118,7 @@ def main() -> None:
     torch.manual_seed(0)
     bench("ResNet-18-shaped", ResNet18(), ["layer1.1", "layer2.1", "layer3.1", "layer4.1"], args.size, args.repeats)
     bench("VGG-16-shaped", vgg16(), ["0.8", "0.15", "0.22", "0.29"], args.size, args.repeats)
+    bench("demo model", demo.load_model(), ["block1", "block2", "block3.relu2"], 64, 5 * args.repeats)
 
 
 if __name__ == "__main__":
