@@ -19,7 +19,7 @@ from nbsaliency import demo
 from nbsaliency.evaluation import cascading_randomisation, evidence_map, spearman
 
 OPTIONS = {"smoothgrad": {"n_samples": 8}, "integrated_gradients": {"steps": 16},
-           "occlusion": {"window": 8, "stride": 4}}
+           "occlusion": {"window": 16, "stride": 8}}
 
 
 def maps_of(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -24,6 +24,7 @@ def test_pointing_game_hits_when_the_maximum_is_on_the_object():
     maps[1, 0, 0] = 5.0  # off it
     assert pointing_game(maps, masks).tolist() == [True, False]
     assert not pointing_game(torch.ones(1, 3, 3), masks[:1]).item()  # a flat map points nowhere
+    assert pointing_game(maps, masks, tolerance=1).tolist() == [True, True]  # (0, 0) is 1 px from the object
 
 
 def test_energy_in_mask_is_the_share_inside():
