@@ -26,8 +26,18 @@ from .targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``nbs.Explorer`` is imported on first use, so the engine never pulls in the widget stack."""
+    if name == "Explorer":
+        from .widget import Explorer
+
+        return Explorer
+    raise AttributeError(f"module 'nbsaliency' has no attribute {name!r}")
+
+
 __all__ = [
-    "ActivationUse", "Channel", "InputError", "Layer", "LayerNorm", "Logit", "ModelError", "NbsaliencyError",
+    "ActivationUse", "Channel", "Explorer", "InputError", "Layer", "LayerNorm", "Logit", "ModelError", "NbsaliencyError",
     "Neuron", "NoGradientPathError", "Probability", "Session", "Target", "TargetError", "TargetIndexError",
     "UnknownLayerError", "UnknownMethodError", "UnsupportedActivationError", "attribute", "clip_percentile",
     "layers", "method_info", "methods", "saliency_map", "signed_rgb", "to_image",

@@ -1,0 +1,23 @@
+"""The engine never imports the widget stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_importing_the_engine_does_not_import_widget_libraries():
+    code = (
+        "import sys, nbsaliency, nbsaliency.explore, nbsaliency.figure, nbsaliency.evaluation\n"
+        "nbsaliency.Session; nbsaliency.attribute\n"
+        "print(sorted(m for m in ('anywidget', 'ipywidgets', 'traitlets', 'nbsaliency.widget') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_explorer_is_available_from_the_top_level_on_first_use():
+    import nbsaliency
+    from nbsaliency.widget import Explorer
+
+    assert nbsaliency.Explorer is Explorer
