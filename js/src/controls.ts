@@ -194,22 +194,29 @@ export class Controls {
     this.apply({ ...this.sel, position, target });
   }
 
+  private applyChannel(): void {
+    const v = Math.round(Number(this.channel.value));
+    if (this.channel.value.trim() === "" || !Number.isFinite(v)) {
+      this.channel.value = String(this.sel.channel);
+      return;
+    }
+    // A channel outside the layer goes to the kernel as typed: its answer names the valid range in the
+    // alert, where silently clamping would show another channel than the one asked for.
+    this.channel.value = String(v);
+    this.select({ channel: v });
+  }
+
   private listen(): void {
     this.image.addEventListener("change", () => this.select({ image_index: Number(this.image.value) }));
     this.layer.addEventListener("change", () => {
       const layer = this.cat.layers.find((l) => l.name === this.layer.value);
       if (layer) this.apply(withLayer(this.sel, layer));
     });
-    this.channel.addEventListener("change", () => {
-      const g = layerGeometry(this.currentLayer());
-      const v = Math.round(Number(this.channel.value));
-      if (this.channel.value.trim() === "" || !Number.isFinite(v)) {
-        this.channel.value = String(this.sel.channel);
-        return;
-      }
-      const channel = Math.min(Math.max(0, g.channels - 1), Math.max(0, v));
-      this.channel.value = String(channel);
-      this.select({ channel });
+    this.channel.addEventListener("change", () => this.applyChannel());
+    // JupyterLab's keyboard shortcuts cancel Enter's default action, so the browser's own "change" on
+    // Enter never comes there: apply the typed channel on Enter explicitly, as the Neuron field does.
+    this.channel.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") this.applyChannel();
     });
     this.neuron.addEventListener("change", () => this.applyNeuron());
     this.neuron.addEventListener("keydown", (e) => {
