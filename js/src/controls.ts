@@ -33,8 +33,9 @@ export interface Catalogue {
 }
 
 export interface ControlsCallbacks {
-  /** The user changed the selection. */
-  onSelect(selection: Selection): void;
+  /** The user changed the selection: only the fields that changed, so that the kernel applies them over its
+   * own current selection (a change made in Python meanwhile is not undone). */
+  onSelect(changed: Partial<Selection>): void;
   /** The user changed a display setting; `commit` is false while a slider is still being dragged. */
   onDisplay(display: DisplaySettings, commit: boolean): void;
 }
@@ -169,8 +170,9 @@ export class Controls {
 
   private apply(next: Selection): void {
     if (sameSelection(next, this.sel)) return;
+    const changed = changedFields(this.sel, next);
     this.showSelection(next);
-    this.cb.onSelect(this.sel);
+    this.cb.onSelect(changed);
   }
 
   private setNeuronMessage(text: string): void {
@@ -244,4 +246,16 @@ export class Controls {
     }
     this.signed.addEventListener("change", () => display({ signed: this.signed.checked }, true));
   }
+}
+
+/** The fields of `next` that differ from `prev`. */
+export function changedFields(prev: Selection, next: Selection): Partial<Selection> {
+  const changed: Record<string, unknown> = {};
+  for (const key of Object.keys(next) as (keyof Selection)[]) {
+    const a = prev[key];
+    const b = next[key];
+    const same = Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((v, i) => v === b[i]) : a === b;
+    if (!same) changed[key] = Array.isArray(b) ? [...b] : b;
+  }
+  return changed as Partial<Selection>;
 }

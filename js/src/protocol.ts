@@ -74,7 +74,8 @@ export interface Prediction {
 export interface SelectMessage {
   kind: typeof MSG_SELECT;
   id: number;
-  selection: Selection;
+  /** Only the fields that changed; the kernel applies them over its current selection. */
+  selection: Partial<Selection>;
 }
 
 /** Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS]. */

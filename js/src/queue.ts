@@ -1,13 +1,15 @@
 /**
  * Latest-wins request queue of the view (DESIGN.md, decision 6).
  *
- * At most one request is in flight and at most one waits; a newer submit replaces the waiting one.
+ * At most one request is in flight and at most one waits; a newer submit replaces the waiting one, or is
+ * merged into it when a `merge` function is given (requests that carry only the changed fields).
  * The queue needs no timers: the kernel answers every request id with exactly one result.
  * Separately, `shouldPaint` refuses any result older than (or as old as) the last one painted, using the
  * kernel-wide increasing `seq` of results.
  */
 export class LatestWinsQueue<T> {
   private readonly send: (id: number, selection: T) => void;
+  private readonly merge: ((waiting: T, newer: T) => T) | null;
   private nextId: number;
   private inFlightId: number | null = null;
   private pending: { value: T } | null = null;
@@ -16,15 +18,18 @@ export class LatestWinsQueue<T> {
   /**
    * @param send called with a fresh, increasing id whenever a selection goes out
    * @param firstId the first id used (views sharing one model start far apart so ids do not collide)
+   * @param merge combines the waiting selection with a newer one (default: the newer one replaces it)
    */
-  constructor(send: (id: number, selection: T) => void, firstId = 1) {
+  constructor(send: (id: number, selection: T) => void, firstId = 1, merge?: (waiting: T, newer: T) => T) {
     this.send = send;
     this.nextId = firstId;
+    this.merge = merge ?? null;
   }
 
-  /** Send now when idle, otherwise keep as the single waiting selection (dropping an older one). */
+  /** Send now when idle, otherwise keep as the single waiting selection (replacing or merging an older one). */
   submit(selection: T): void {
     if (this.inFlightId === null) this.dispatch(selection);
+    else if (this.pending !== null && this.merge !== null) this.pending = { value: this.merge(this.pending.value, selection) };
     else this.pending = { value: selection };
   }
 

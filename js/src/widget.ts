@@ -95,10 +95,14 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   // Views of one model share the kernel's answers: ids start far apart so one view's answer never
   // resolves another view's request.
   const firstId = 1 + 1_000_000 * Math.floor(Math.random() * 1_000_000);
-  const queue = new LatestWinsQueue<Selection>((id, selection) => {
-    const msg: SelectMessage = { kind: MSG_SELECT, id, selection };
-    model.send(msg);
-  }, firstId);
+  const queue = new LatestWinsQueue<Partial<Selection>>(
+    (id, selection) => {
+      const msg: SelectMessage = { kind: MSG_SELECT, id, selection };
+      model.send(msg);
+    },
+    firstId,
+    (waiting, newer) => ({ ...waiting, ...newer }),
+  );
 
   let painted: Painted | null = null;
 
@@ -229,8 +233,9 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   for (const [event, cb] of listeners) model.on(event, cb);
 
   onError();
-  // The kernel cannot push a first result to a view that does not exist yet: ask for one.
-  queue.submit(controls.selection);
+  // The kernel cannot push a first result to a view that does not exist yet: ask for its current one
+  // (an empty change, so a selection set from Python before the view rendered is kept).
+  queue.submit({});
   updateBusy();
 
   return () => {

@@ -33,10 +33,6 @@ def set_channel(nb: NotebookPage, channel: int) -> None:
     field.press("Enter")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "the view's first request carries the selection it rendered with; under Run All the kernel answers it after "
-    "the tour's `explorer.method = \"guided\"` and puts the method back to the rendered one (see "
-    "js/src/widget.ts: queue.submit(controls.selection) on render)"))
 def test_lab_python_side_change_made_while_the_view_starts_is_kept(lab_tour: NotebookPage):
     # First in the module: it reads the page as the tour left it, before the other tests change the method.
     assert lab_tour.control("Method").input_value() == "guided"

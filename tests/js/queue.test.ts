@@ -89,3 +89,21 @@ describe("LatestWinsQueue", () => {
     expect(sent).toEqual([2]);
   });
 });
+
+describe("LatestWinsQueue with a merge function", () => {
+  it("merges rapid partial changes into the single waiting request", () => {
+    const sent: [number, Record<string, unknown>][] = [];
+    const queue = new LatestWinsQueue<Record<string, unknown>>(
+      (id, s) => sent.push([id, s]),
+      1,
+      (waiting, newer) => ({ ...waiting, ...newer }),
+    );
+    queue.submit({ layer: "a" });
+    queue.submit({ method: "guided" });
+    queue.submit({ channel: 2 });
+    queue.submit({ method: "deconvnet" });
+    expect(sent).toEqual([[1, { layer: "a" }]]);
+    queue.resolve(1);
+    expect(sent[1]).toEqual([2, { method: "deconvnet", channel: 2 }]);
+  });
+});
