@@ -63,7 +63,7 @@ def show(images, titles=(), size=1.6):
     \"\"\"One row of images (N, 3, H, W) in [0, 1].\"\"\"
     fig, axes = plt.subplots(1, len(images), figsize=(size * len(images), size * 1.15), layout="constrained",
                              squeeze=False)
-    for i, (ax, image) in enumerate(zip(axes[0], images)):
+    for i, (ax, image) in enumerate(zip(axes[0], images, strict=True)):
         ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
         ax.set_title(titles[i] if i < len(titles) else "", fontsize=8)
         ax.set_axis_off()
@@ -79,7 +79,7 @@ objective with Lucid's parameterisation and transforms gives smoother, more read
 CLASS_MODELS = """\
 plain = opt.class_model(model, range(len(names)), size=64, steps=100)
 scores = opt.evaluate(model, nbs.Logit(torch.arange(len(names))), plain.image)
-show(plain.image, [f"{n}\\n{s:.0f}" for n, s in zip(names, scores)])
+show(plain.image, [f"{n}\\n{s:.0f}" for n, s in zip(names, scores, strict=True)])
 
 robust = opt.activation_maximisation(model, opt.PerImage([nbs.Logit(c) for c in range(len(names))]),
                                      batch=len(names), size=64, steps=64)

@@ -1,0 +1,74 @@
+"""Activation maximisation: the image that most excites a neuron, a channel or any composed objective.
+
+Two presets:
+
+* ``"lucid"`` - Olah, Mordvintsev & Schubert (2017), "Feature Visualization" (Distill), Lucid's defaults:
+  a 1/f-scaled Fourier parameterisation in decorrelated colour, Lucid's standard robustness transforms
+  (pad, jitter, scale, rotate, jitter), Adam with learning rate 0.05, 512 steps.
+* ``"yosinski"`` - Yosinski et al. (2015), "Understanding Neural Networks Through Deep Visualization":
+  clipped pixels edited by their regularisers after every step (a row of their Table 1, default ``"c"``:
+  L2 decay 1e-4 and a Gaussian blur of width 1 every 4 steps), 200 plain gradient steps - normalised by
+  their mean size (step 0.1 of half the range) so that no learning rate has to be tuned to the unit's scale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from ..targets import Target, as_target
+from .optimisers import OptimiserLike
+from .parameterisations import Parameterisation, Range, make_parameterisation
+from .regularisers import YOSINSKI_TABLE_1, Regulariser, yosinski_regularisers
+from .runner import Callback, OptimisationResult, image_shape, midpoint, model_placement, optimise
+from .transforms import Transform, standard_transforms
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "lucid": {"param": "fourier", "steps": 512, "lr": 0.05, "optimiser": "adam",
+              "paper": "Olah, Mordvintsev & Schubert 2017"},
+    "yosinski": {"param": "pixels", "steps": 200, "lr": 0.1, "optimiser": "normalised", "table_row": "c",
+                 "paper": "Yosinski et al. 2015"},
+}
+
+
+def activation_maximisation(model: nn.Module, target: Target, *, preset: str = "lucid",
+                            size: int | Sequence[int] = 128, batch: int = 1, steps: int | None = None,
+                            lr: float | None = None, value_range: Range = (0.0, 1.0),
+                            param: str | Parameterisation | None = None, optimiser: OptimiserLike | None = None,
+                            transforms: Transform | Sequence[Transform] | None = None,
+                            regularisers: Sequence[Regulariser] | None = None, table_row: str | None = None,
+                            seed: int = 0, callback: Callback | None = None, every: int = 10,
+                            cancel: threading.Event | None = None) -> OptimisationResult:
+    """The image(s) maximising ``target`` - e.g. ``Channel("block3.conv2", 5, reduce="mean")``,
+    ``Neuron("block2.relu2", 3, 8, 8)``, or a composition such as ``Channel(...) - 1e-2 * L1(0.5)``.
+
+    ``preset`` (``"lucid"`` or ``"yosinski"``) fills every setting left as None; ``table_row`` picks a row
+    of Yosinski et al.'s Table 1 (``"a"``-``"d"``, :data:`~.regularisers.YOSINSKI_TABLE_1`). ``batch`` images
+    start from different random parameters (one seed).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    defaults = PRESETS[preset]
+    objective = as_target(target)
+    shape = image_shape(model, size, batch)
+    placement = model_placement(model)
+    fill = midpoint(value_range)
+    kind = defaults["param"] if param is None else param
+    options: dict[str, Any] = {"sd": 0.05} if kind == "pixels" else {}
+    param = make_parameterisation(kind, shape, value_range=value_range, seed=seed, **options, **placement)
+    if transforms is None:
+        transforms = standard_transforms(min(shape[2:]), fill) if preset == "lucid" else ()
+    row = table_row or defaults.get("table_row")
+    if preset == "yosinski" and row not in YOSINSKI_TABLE_1:
+        raise ValueError(f"table_row must be one of {', '.join(YOSINSKI_TABLE_1)} (Yosinski et al.'s Table 1)")
+    if regularisers is None:
+        regularisers = yosinski_regularisers(**YOSINSKI_TABLE_1[row]) if preset == "yosinski" else []
+    return optimise(model, objective, param, steps=defaults["steps"] if steps is None else steps,
+                    lr=defaults["lr"] if lr is None else lr, transforms=transforms,
+                    optimiser=defaults["optimiser"] if optimiser is None else optimiser,
+                    regularisers=regularisers, seed=seed, callback=callback, every=every, cancel=cancel,
+                    settings={"method": "activation_maximisation", "preset": preset, "paper": defaults["paper"],
+                              **({"table_row": row} if preset == "yosinski" else {})})

@@ -1,0 +1,47 @@
+"""Class models (Simonyan, Vedaldi & Zisserman 2014, "Deep Inside Convolutional Networks", section 2).
+
+The image that maximises the *unnormalised* class score ``S_c(I) - lambda ||I||^2``, found by gradient
+ascent from the zero image. The score, not the softmax probability: raising a probability can be done by
+lowering the other classes, which says little about class ``c`` itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..targets import Logit
+from .objectives import L2
+from .optimisers import OptimiserLike
+from .parameterisations import Parameterisation, Range, make_parameterisation
+from .regularisers import Regulariser
+from .runner import Callback, OptimisationResult, image_shape, midpoint, model_placement, optimise
+from .transforms import Transform
+
+
+def class_model(model: nn.Module, c: int | Sequence[int], *, size: int | Sequence[int] = 224, steps: int = 200,
+                lr: float = 0.05, l2: float = 0.1, value_range: Range = (0.0, 1.0),
+                param: str | Parameterisation = "pixels", optimiser: OptimiserLike = "adam",
+                transforms: Transform | Sequence[Transform] = (), regularisers: Sequence[Regulariser] = (),
+                seed: int = 0, callback: Callback | None = None, every: int = 10,
+                cancel: threading.Event | None = None) -> OptimisationResult:
+    """Simonyan et al. (2014)'s class model of class ``c`` (or one image per class for a list of classes).
+
+    Maximises ``Logit(c) - l2 * L2(center)``, where ``center`` is the neutral image (the midpoint of
+    ``value_range``: the zero image of centred inputs), starting from that neutral image. The paper takes
+    plain gradient steps on raw pixels; the default here is Adam on clipped pixels, which needs no tuning of
+    the step to the score's scale (``optimiser="sgd"`` with a suitable ``lr`` follows the paper).
+    """
+    classes = [int(c)] if isinstance(c, int) else [int(k) for k in c]
+    shape = image_shape(model, size, len(classes))
+    placement = model_placement(model)
+    param = make_parameterisation(param, shape, value_range=value_range, seed=seed, **placement)
+    target = Logit(torch.tensor(classes, device=placement["device"]) if len(classes) > 1 else classes[0])
+    objective = target - l2 * L2(center=midpoint(value_range)) if l2 else target
+    return optimise(model, objective, param, steps=steps, lr=lr, optimiser=optimiser, transforms=transforms,
+                    regularisers=regularisers, seed=seed, callback=callback, every=every, cancel=cancel,
+                    settings={"method": "class_model", "paper": "Simonyan, Vedaldi & Zisserman 2014",
+                              "classes": classes, "l2": l2})
