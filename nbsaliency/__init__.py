@@ -6,6 +6,8 @@
 >>> nbs.attribute(model, x, nbs.Channel("features.8", 12), method="deconvnet")
 """
 
+# isort: off  (optimize builds on the engine above)
+from . import optimize
 from .errors import (
     InputError,
     ModelError,
@@ -20,9 +22,22 @@ from .errors import (
 from .functional import attribute, layers
 from .maps import clip_percentile, saliency_map, signed_rgb, to_image
 from .methods import method_info, methods
+from .optimize import (
+    L1,
+    L2,
+    AlphaNorm,
+    OptimisationResult,
+    TotalVariation,
+    activation_maximisation,
+    class_model,
+    deepdream,
+    invert,
+)
 from .recording import ActivationUse
 from .session import Layer, Session
 from .targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
+
+# isort: on
 
 __version__ = "0.1.0"
 
@@ -37,12 +52,19 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "activation_maximisation",
     "ActivationUse",
+    "AlphaNorm",
     "attribute",
     "Channel",
+    "class_model",
     "clip_percentile",
+    "deepdream",
     "Explorer",
     "InputError",
+    "invert",
+    "L1",
+    "L2",
     "Layer",
     "LayerNorm",
     "layers",
@@ -53,6 +75,8 @@ __all__ = [
     "NbsaliencyError",
     "Neuron",
     "NoGradientPathError",
+    "OptimisationResult",
+    "optimize",
     "Probability",
     "saliency_map",
     "Session",
@@ -61,6 +85,7 @@ __all__ = [
     "TargetError",
     "TargetIndexError",
     "to_image",
+    "TotalVariation",
     "UnknownLayerError",
     "UnknownMethodError",
     "UnsupportedActivationError",

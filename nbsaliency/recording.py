@@ -22,7 +22,7 @@ from typing import Any
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from .errors import ModelError, UnknownLayerError
+from .errors import ModelError, NbsaliencyError, UnknownLayerError
 from .rules.activations import ActivationCall, Treatment, classify
 from .rules.backward_rules import RuleSelector
 from .rules.functions import RuleActivation, RuleActivationInplace, RuleReLU, RuleReLUInplace
@@ -174,6 +174,8 @@ def record_forward(model: nn.Module, x: Tensor, selector: RuleSelector | None) -
     try:
         with _ForwardMode(recorder):
             output = model(x)
+    except NbsaliencyError:
+        raise
     except Exception as error:
         raise ModelError(
             f"the model raised {type(error).__name__} on an input of shape {tuple(x.shape)}: {error}"

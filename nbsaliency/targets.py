@@ -45,10 +45,14 @@ class Target:
         return self
 
     def __add__(self, other: Target) -> Target:
-        return Sum((self, as_target(other)))
+        if not isinstance(other, Target):
+            return NotImplemented
+        return Sum((self, other))
 
     def __radd__(self, other: Target | int) -> Target:
-        return self if isinstance(other, int) and other == 0 else as_target(other) + self
+        if isinstance(other, int) and other == 0:  # sum([...]) starts from 0
+            return self
+        return NotImplemented
 
     def __mul__(self, factor: float) -> Target:
         if not isinstance(factor, int | float):
@@ -61,7 +65,9 @@ class Target:
         return Scaled(self, -1.0)
 
     def __sub__(self, other: Target) -> Target:
-        return self + (-as_target(other))
+        if not isinstance(other, Target):
+            return NotImplemented
+        return self + (-other)
 
     def __truediv__(self, divisor: float) -> Target:
         return self * (1.0 / divisor)
@@ -94,17 +100,20 @@ def _per_image_classes(classes: ClassIndex, scores: Tensor) -> Tensor:
     n, n_classes = scores.shape
     if classes is None:
         return scores.argmax(dim=1)
-    index = torch.as_tensor(classes, device=scores.device).long().reshape(-1)
-    if index.numel() == 1:
-        index = index.expand(n)
-    if index.numel() != n:
-        raise TargetError(f"got {index.numel()} classes for a batch of {n} images; give one class or one per image")
-    bad = index[(index < 0) | (index >= n_classes)]
+    # checked on the host: a check on a GPU tensor would synchronise the device on every evaluation
+    host = classes.detach().cpu() if isinstance(classes, Tensor) else torch.as_tensor(classes)
+    host = host.long().reshape(-1)
+    if host.numel() == 1:
+        host = host.expand(n)
+    if host.numel() != n:
+        raise TargetError(f"got {host.numel()} classes for a batch of {n} images; give one class or one per image")
+    bad = host[(host < 0) | (host >= n_classes)]
     if bad.numel():
         raise TargetIndexError(
             f"class {int(bad[0])} is out of range: the model has {n_classes} classes (valid 0..{n_classes - 1})"
         )
-    return index
+    return classes.to(scores.device).long().reshape(-1).expand(n) if isinstance(classes, Tensor) else \
+        host.to(scores.device)
 
 
 class Logit(Target):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -142,6 +143,9 @@ def test_targets_compose_linearly_for_the_gradient():
     combined = session.attribute(2 * a - 0.5 * b, "gradient")
     expected = 2 * session.attribute(a, "gradient") - 0.5 * session.attribute(b, "gradient")
     torch.testing.assert_close(combined, expected)
+    torch.testing.assert_close(session.attribute(sum([a, b]), "gradient"), session.attribute(a + b, "gradient"))
+    with pytest.raises(TypeError):
+        a + 3
 
 
 def test_probability_target_differs_from_logit():

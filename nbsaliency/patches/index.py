@@ -1,0 +1,211 @@
+"""The patch index: for every spatial layer and channel, its k top-activating units over a dataset.
+
+This is the data behind Zeiler & Fergus (2014, "Visualizing and Understanding Convolutional Networks",
+Fig. 2): the nine strongest activations of a feature map across the validation set, shown as image patches
+(the unit's receptive field) next to their projections. Units are ordered by activation value descending,
+then image index, y, x ascending, so that a batched build, a merge of shards and a brute-force computation
+give the same index.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import TargetIndexError, UnknownLayerError
+from .build import build_tops
+from .dataset import ImageData, ImageSource
+from .errors import CorruptIndexError, IndexMismatchError, IndexRebuildWarning
+from .fingerprint import differences, fingerprint
+from .progress import ProgressLike
+from .storage import read_npz, write_npz
+from .topk import select_top, split_ids
+
+FORMAT = "nbsaliency.patch_index"
+
+
+class TopUnit(NamedTuple):
+    """One top-activating unit: its activation, the image's index in the dataset and its position."""
+
+    value: float
+    image: int
+    y: int
+    x: int
+
+
+class TopArrays(NamedTuple):
+    """A layer's top units as NumPy arrays, each ``(C, k)``, best first."""
+
+    values: np.ndarray
+    images: np.ndarray
+    ys: np.ndarray
+    xs: np.ndarray
+
+
+class PatchIndex:
+    """Top-k units of every channel of every spatial layer; build with :meth:`build` or :meth:`load_or_build`.
+
+    ``offset`` is the dataset index of this index's first image (shards of one dataset carry their offset, so
+    that :meth:`merge` gives the one-pass index).
+    """
+
+    def __init__(self, k: int, n_images: int, offset: int, shapes: dict[str, tuple[int, int, int]],
+                 tops: dict[str, TopArrays], fingerprint: dict[str, Any]):
+        self.k, self.n_images, self.offset = k, n_images, offset
+        self._shapes = dict(shapes)
+        self._tops = dict(tops)
+        self.fingerprint = fingerprint
+
+    # -- reading -----------------------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[str]:
+        """Indexed layers, in forward order."""
+        return list(self._shapes)
+
+    def shape(self, layer: str) -> tuple[int, int, int]:
+        """``(C, h, w)`` of ``layer``'s output."""
+        if layer not in self._shapes:
+            raise UnknownLayerError(layer, self._shapes)
+        return self._shapes[layer]
+
+    def tops(self, layer: str) -> TopArrays:
+        """All channels' top units of ``layer``: arrays ``(C, k)``."""
+        self.shape(layer)
+        return self._tops[layer]
+
+    def top(self, layer: str, channel: int) -> list[TopUnit]:
+        """The top units of one channel, strongest first."""
+        n_channels = self.shape(layer)[0]
+        if not 0 <= channel < n_channels:
+            raise TargetIndexError(
+                f"channel {channel} is out of range for layer {layer!r} with {n_channels} channels "
+                f"(valid 0..{n_channels - 1})"
+            )
+        t = self._tops[layer]
+        return [TopUnit(float(v), int(i), int(y), int(x))
+                for v, i, y, x in zip(t.values[channel], t.images[channel], t.ys[channel], t.xs[channel], strict=True)]
+
+    def __repr__(self) -> str:
+        return (f"PatchIndex(k={self.k}, images={self.offset}..{self.offset + self.n_images - 1}, "
+                f"layers={len(self._shapes)})")
+
+    # -- building ----------------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, model: nn.Module, dataset: ImageData, *, k: int = 9, layers: Sequence[str] | None = None,
+              batch_size: int = 16, offset: int = 0, progress: ProgressLike = "auto",
+              cancel: threading.Event | None = None) -> PatchIndex:
+        """One pass over ``dataset``: all layers in one forward pass per batch of ``batch_size`` images.
+
+        ``progress`` is a callback ``(done, total)``, ``True`` / ``"auto"`` for a text bar (auto: when stderr is
+        a terminal) or ``False``. Setting ``cancel`` stops the pass with
+        :class:`~nbsaliency.patches.IndexBuildCancelled`; the model is left as it was.
+        """
+        source = ImageSource(dataset)
+        layer_list = list(layers) if layers is not None else None
+        key = fingerprint(model, source, k, layer_list, offset)
+        built = build_tops(model, source, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
+                           progress=progress, cancel=cancel)
+        tops = {}
+        for name, running in built.tops.items():
+            images, ys, xs = split_ids(running.ids, built.shapes[name])
+            tops[name] = TopArrays(_numpy_values(running.values), images.cpu().numpy(), ys.cpu().numpy(),
+                                   xs.cpu().numpy())
+        return cls(k, built.n_images, offset, built.shapes, tops, key)
+
+    def merge(self, *others: PatchIndex) -> PatchIndex:
+        """The index of the union of disjoint shards (``PatchIndex.merge(a, b)`` or ``a.merge(b, c)``);
+        equal to building over all images at once."""
+        shards = sorted((self, *others), key=lambda index: index.offset)
+        first = shards[0]
+        for shard in shards[1:]:
+            if shard.k != first.k or shard._shapes != first._shapes:
+                raise IndexMismatchError("only indexes with the same k and the same layers and shapes can be merged")
+            if shard.fingerprint.get("model") != first.fingerprint.get("model"):
+                raise IndexMismatchError("the indexes were built with different model weights")
+        for a, b in zip(shards, shards[1:], strict=False):
+            if b.offset < a.offset + a.n_images:
+                raise IndexMismatchError(
+                    f"image ranges overlap: {a.offset}..{a.offset + a.n_images - 1} and {b.offset}.."
+                    f"{b.offset + b.n_images - 1}; build shards on disjoint ranges with offset="
+                )
+        tops = {name: _merge_layer([s._tops[name] for s in shards], shape, first.k)
+                for name, shape in first._shapes.items()}
+        settings = {**first.fingerprint.get("settings", {}), "offset": first.offset}
+        key = {"model": first.fingerprint.get("model"), "settings": settings,
+               "dataset": {"shards": [s.fingerprint.get("dataset") for s in shards]}}
+        n_images = sum(s.n_images for s in shards)
+        return PatchIndex(first.k, n_images, first.offset, first._shapes, tops, key)
+
+    # -- files -------------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the index to ``path`` (``.npz`` + JSON metadata, atomically)."""
+        arrays = {}
+        for i, name in enumerate(self._shapes):
+            for field, array in zip(TopArrays._fields, self._tops[name], strict=True):
+                arrays[f"layer{i}_{field}"] = array
+        metadata = {"format": FORMAT, "k": self.k, "n_images": self.n_images, "offset": self.offset,
+                    "layers": [[name, list(shape)] for name, shape in self._shapes.items()],
+                    "fingerprint": self.fingerprint}
+        write_npz(path, arrays, metadata)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PatchIndex:
+        """Read an index written by :meth:`save`; :class:`~nbsaliency.patches.CorruptIndexError` if the file
+        is truncated, unreadable or fails its checksum."""
+        arrays, meta = read_npz(path)
+        try:
+            if meta["format"] != FORMAT:
+                raise CorruptIndexError(f"{path}: not a patch index (format {meta['format']!r})")
+            shapes = {name: tuple(int(s) for s in shape) for name, shape in meta["layers"]}
+            tops = {name: TopArrays(*(arrays[f"layer{i}_{field}"] for field in TopArrays._fields))
+                    for i, name in enumerate(shapes)}
+            return cls(int(meta["k"]), int(meta["n_images"]), int(meta["offset"]), shapes, tops, meta["fingerprint"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise CorruptIndexError(f"{path}: incomplete index metadata ({error})") from error
+
+    @classmethod
+    def load_or_build(cls, path: str | Path, model: nn.Module, dataset: ImageData, *, k: int = 9,
+                      layers: Sequence[str] | None = None, batch_size: int = 16, offset: int = 0,
+                      progress: ProgressLike = "auto", cancel: threading.Event | None = None) -> PatchIndex:
+        """The saved index at ``path`` if it was built for this model's weights, this dataset and these
+        settings; otherwise (missing, stale or corrupted file) build it, save it and return it. A stale or
+        corrupted file is never used: it is rebuilt with an :class:`~nbsaliency.patches.IndexRebuildWarning`."""
+        path = Path(path)
+        layer_list = list(layers) if layers is not None else None
+        if path.exists():
+            current = fingerprint(model, ImageSource(dataset), k, layer_list, offset)
+            try:
+                saved = cls.load(path)
+            except CorruptIndexError as error:
+                warnings.warn(f"{error}; rebuilding the patch index", IndexRebuildWarning, stacklevel=2)
+            else:
+                changed = differences(saved.fingerprint, current)
+                if not changed:
+                    return saved
+                warnings.warn(f"{path} is stale ({' and '.join(changed)} changed since it was built); rebuilding "
+                              "the patch index", IndexRebuildWarning, stacklevel=2)
+        index = cls.build(model, dataset, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
+                          progress=progress, cancel=cancel)
+        index.save(path)
+        return index
+
+
+def _numpy_values(values: torch.Tensor) -> np.ndarray:
+    values = values.detach().cpu()
+    return (values.float() if values.dtype == torch.bfloat16 else values).numpy()
+
+
+def _merge_layer(parts: list[TopArrays], shape: tuple[int, int, int], k: int) -> TopArrays:
+    _, h, w = shape
+    values = torch.cat([torch.from_numpy(p.values) for p in parts], dim=1)
+    ids = torch.cat([torch.from_numpy(p.images * (h * w) + p.ys * w + p.xs) for p in parts], dim=1)
+    values, ids = select_top(values, ids, k)
+    images, ys, xs = split_ids(ids, shape)
+    return TopArrays(values.numpy(), images.numpy(), ys.numpy(), xs.numpy())

@@ -1,0 +1,80 @@
+"""Top-activating patches with their projections: Zeiler & Fergus (2014), Fig. 2.
+
+For each of a channel's top units, the image patch its receptive field covers and the projection of that
+single unit to the input (DeconvNet by default, as in the paper; any gradient-family method works), cropped
+to the same field. The k projections run as one batch: one forward pass of the k images and one backward
+pass of a :class:`~.targets.Units` target that gives each image its own unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..model_state import model_device_and_dtype
+from ..receptive_field import Box, ReceptiveFields
+from ..session import Session
+from .dataset import ImageData, ImageSource
+from .errors import ProjectionMethodError
+from .index import PatchIndex
+from .targets import Units
+
+PROJECTION_METHODS = ("gradient", "deconvnet", "guided", "input_x_gradient")
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One top unit of ``(layer, channel)``: its image crop and projection crop, both ``(C, box.height,
+    box.width)``, the activation value, the image's dataset index, the unit's position and its field."""
+
+    layer: str
+    channel: int
+    value: float
+    image_index: int
+    y: int
+    x: int
+    box: Box
+    image: Tensor
+    projection: Tensor
+
+
+def project_units(model: nn.Module, images: Tensor, layer: str, channel: int, ys: Sequence[int],
+                  xs: Sequence[int], method: str = "deconvnet", *, strict: bool = False) -> Tensor:
+    """Projection of unit ``(channel, ys[i], xs[i])`` of ``layer`` on image ``i``, for all i in one batch:
+    ``(N, C, H, W)``, equal to ``attribute(model, images[i:i+1], Neuron(layer, channel, ys[i], xs[i]), method)``."""
+    if method not in PROJECTION_METHODS:
+        raise ProjectionMethodError(
+            f"method {method!r} cannot project single units in one batched backward pass; use one of "
+            f"{', '.join(PROJECTION_METHODS)}"
+        )
+    return Session(model, images, strict=strict).attribute(Units(layer, channel, ys, xs), method)
+
+
+def top_patches(model: nn.Module, dataset: ImageData | ImageSource, index: PatchIndex, layer: str, channel: int,
+                method: str = "deconvnet", *, receptive_fields: ReceptiveFields | None = None,
+                strict: bool = False) -> list[Patch]:
+    """The top patches of ``(layer, channel)``, strongest first, with their projections by ``method``.
+
+    ``dataset`` is the one the index was built on (the index stores dataset indices, shard offsets
+    included). Pass a :class:`~nbsaliency.receptive_field.ReceptiveFields` to reuse probed fields across
+    calls.
+    """
+    source = dataset if isinstance(dataset, ImageSource) else ImageSource(dataset)
+    tops = index.top(layer, channel)
+    device, _ = model_device_and_dtype(model)
+    images = torch.stack([source.image(t.image) for t in tops])
+    if device is not None:
+        images = images.to(device)
+    projections = project_units(model, images, layer, channel, [t.y for t in tops], [t.x for t in tops], method,
+                                strict=strict)
+    fields = receptive_fields or ReceptiveFields(model, images[:1])
+    if tuple(fields.image_size) != tuple(images.shape[-2:]):
+        raise ValueError(f"the receptive fields were probed for {fields.image_size} images, but the dataset's are "
+                         f"{tuple(images.shape[-2:])}")
+    boxes = fields.boxes(layer, [(t.y, t.x) for t in tops])
+    return [Patch(layer, channel, t.value, t.image, t.y, t.x, box, box.crop(images[i]).detach(),
+                  box.crop(projections[i]))
+            for i, (t, box) in enumerate(zip(tops, boxes, strict=True))]
