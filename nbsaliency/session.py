@@ -7,6 +7,7 @@ and no weight gradients.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from collections.abc import Sequence
@@ -175,8 +176,15 @@ class Session:
         return [target.with_classes(classes) for target in targets]
 
 
+@functools.cache
+def _option_names(compute: Any) -> tuple[str, ...]:
+    return tuple(inspect.signature(compute).parameters)[2:]
+
+
 def _check_options(method: str, compute: Any, options: dict[str, Any]) -> None:
-    parameters = list(inspect.signature(compute).parameters)[2:]
+    if not options:
+        return
+    parameters = _option_names(compute)
     unknown = sorted(set(options) - set(parameters))
     if unknown:
         valid = ", ".join(parameters) if parameters else "none"

@@ -100,6 +100,12 @@ def _per_image_classes(classes: ClassIndex, scores: Tensor) -> Tensor:
     n, n_classes = scores.shape
     if classes is None:
         return scores.argmax(dim=1)
+    if isinstance(classes, int):
+        if not 0 <= classes < n_classes:
+            raise TargetIndexError(
+                f"class {classes} is out of range: the model has {n_classes} classes (valid 0..{n_classes - 1})"
+            )
+        return torch.full((n,), classes, dtype=torch.long, device=scores.device)
     # checked on the host: a check on a GPU tensor would synchronise the device on every evaluation
     host = classes.detach().cpu() if isinstance(classes, Tensor) else torch.as_tensor(classes)
     host = host.long().reshape(-1)

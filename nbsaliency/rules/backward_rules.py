@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -32,10 +33,14 @@ class BackwardRule:
     uses_forward_input: bool
     keeps_positive_signal: bool
 
-    def through_relu(self, forward_positive: Tensor, signal: Tensor) -> Tensor:
-        """``forward_positive`` is ``1[f > 0]`` (bool); ``signal`` is R."""
+    def through_relu(self, forward_output: Tensor, signal: Tensor) -> Tensor:
+        """``forward_output`` is relu(f), positive exactly where f > 0; ``signal`` is R.
+
+        One fused kernel where possible: the backward pass of a small model is dominated by per-op overhead.
+        """
         if self.uses_forward_input:
-            signal = signal * forward_positive
+            signal = torch.ops.aten.threshold_backward(signal, forward_output, 0)
+            return signal.clamp_(min=0) if self.keeps_positive_signal else signal
         return signal.clamp(min=0) if self.keeps_positive_signal else signal
 
     def through_activation(self, local_derivative: Tensor, signal: Tensor) -> Tensor:

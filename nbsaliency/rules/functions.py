@@ -27,7 +27,7 @@ class RuleReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, signal: Tensor) -> tuple[Tensor, None]:
         (out,) = ctx.saved_tensors
-        return ctx.selector.current.through_relu(out > 0, signal), None
+        return ctx.selector.current.through_relu(out, signal), None
 
 
 class RuleReLUInplace(torch.autograd.Function):
@@ -44,7 +44,7 @@ class RuleReLUInplace(torch.autograd.Function):
     @staticmethod
     def backward(ctx, signal: Tensor) -> tuple[Tensor, None]:
         (out,) = ctx.saved_tensors
-        return ctx.selector.current.through_relu(out > 0, signal), None
+        return ctx.selector.current.through_relu(out, signal), None
 
 
 def _value_and_local_derivative(activation: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
