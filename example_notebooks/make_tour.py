@@ -120,6 +120,20 @@ FIGURE_TEXT = """\
 
 FIGURE = "explorer.figure()"
 
+# -- optimisation panel --
+OPTIMISE_TEXT = """\
+## Optimisation panel
+
+Below the activation maps, the widget's **Optimisation** panel makes images by gradient ascent for the current
+selection: a **class model** of the selected (or predicted) class (Simonyan et al. 2014), **activation
+maximisation** of the selected channel, neuron or layer (Olah et al. 2017), **DeepDream** of the current layer
+into the current image (Mordvintsev et al. 2015), or an **inversion** of the current image from the current layer
+(Mahendran & Vedaldi 2015). Pick one under **Visualisation**, set **Steps** and press **Run**: the image and the
+objective's value stream in every few steps while the kernel, and the rest of the widget, stay usable; **Cancel**
+stops it before the next step. Finished runs are cached, so asking again is instant. `nbsaliency.optimize` has
+the same four as functions, with every setting exposed."""
+# -- end optimisation panel --
+
 
 def build() -> nbformat.NotebookNode:
     cells = [
@@ -136,6 +150,7 @@ def build() -> nbformat.NotebookNode:
         new_code_cell(COMPARE),
         new_markdown_cell(FIGURE_TEXT),
         new_code_cell(FIGURE),
+        new_markdown_cell(OPTIMISE_TEXT),  # optimisation panel
     ]
     notebook = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},

@@ -44,6 +44,25 @@ Python -> JS   {"kind": MSG_RESULT, "id": int | None, "seq": int, "error": str, 
     ``id`` answers the JS request with that id (None when the kernel itself started the computation,
     e.g. after ``explorer.layer = ...`` in Python). ``seq`` increases with every result the kernel sends;
     the view never paints a result whose ``seq`` is lower than one it already painted.
+
+Optimisation panel (engine side: nbsaliency/optimise_jobs.py; view: js/src/optimise_panel.ts)
+    Runs one optimisation-based visualisation for the *current* selection in a kernel thread, streamed.
+JS -> Python   {"kind": MSG_OPTIMISE, "id": int, "visualisation": str, "steps": int}
+    ``visualisation``: one of OPTIMISE_VISUALISATIONS ("class_model": the selected class, or the image's
+    predicted class when target_class is -1; "activation_maximisation": the selection's channel / neuron /
+    layer, a class target's logit; "deepdream" and "invert": the current image at the current layer);
+    ``steps``: 1..OPTIMISE_MAX_STEPS. A new request cancels the running one. ``id`` becomes the ``run`` of the
+    answers (ids of one view increase; views start far apart).
+JS -> Python   {"kind": MSG_OPTIMISE_CANCEL, "run": int}
+    Stop run ``run`` before its next step (the kernel answers with MSG_OPTIMISE_DONE, cancelled true).
+Python -> JS   {"kind": MSG_OPTIMISE_FRAME, "run": int, "step": int, "steps": int, "value": float | None,
+                "image": {"shape": [H, W, 4]}}
+    with one buffer: uint8 RGBA, H*W*4 bytes, row-major. ``step`` of ``steps`` done (steps may be fewer than
+    asked: DeepDream rounds to whole octaves); ``value``: the objective there (None when not finite).
+    Sent every few steps from the worker thread; a cached answer is one frame with step == steps.
+Python -> JS   {"kind": MSG_OPTIMISE_DONE, "run": int, "cancelled": bool, "cached": bool, "error": str}
+    Exactly one per request: finished, cancelled, answered from the cache, or refused / failed (``error``
+    in plain words, "" otherwise; the rest of the widget keeps working).
 """
 
 MSG_SELECT = "select"
@@ -57,3 +76,12 @@ TARGET_KINDS = ("logit", "probability", "channel", "neuron", "layer")
 COLORMAPS = ("inferno", "viridis", "gray", "coolwarm")
 SELECTION_TRAITS = ("image_index", "layer", "channel", "position", "method", "target", "target_class")
 DISPLAY_TRAITS = ("colormap", "opacity", "signed", "clip_percentile")
+
+# -- optimisation panel (optimise_jobs.py / optimise_panel.ts) --
+MSG_OPTIMISE = "optimise"
+MSG_OPTIMISE_CANCEL = "optimise_cancel"
+MSG_OPTIMISE_FRAME = "optimise_frame"
+MSG_OPTIMISE_DONE = "optimise_done"
+OPTIMISE_VISUALISATIONS = ("class_model", "activation_maximisation", "deepdream", "invert")
+OPTIMISE_MAX_STEPS = 2000
+# -- end optimisation panel --

@@ -16,6 +16,7 @@ from . import protocol
 from .errors import NbsaliencyError
 from .explore import ExplorerBackend, Result, Selection
 from .figure import explorer_figure, figure_png
+from .optimise_jobs import OptimiseJobs  # optimisation panel
 
 _STATIC = Path(__file__).parent / "static"
 
@@ -72,6 +73,9 @@ class Explorer(anywidget.AnyWidget):
             n_images=len(self._backend.inputs),
             **{**self._selection_traits(selection), **kwargs},
         )
+        # -- optimisation panel: background jobs, frames sent from their thread (optimise_jobs.py) --
+        self._jobs = OptimiseJobs(self._backend, lambda content, buffers: self.send(content, buffers))
+        # -- end optimisation panel --
         self.on_msg(self._on_message)
         self.observe(self._on_selection_trait, names=list(protocol.SELECTION_TRAITS))
         self._compute(self.selection, request_id=None)
@@ -95,6 +99,11 @@ class Explorer(anywidget.AnyWidget):
             self._compute(self.selection, request_id=None)
 
     def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
+        # -- optimisation panel --
+        if isinstance(content, dict) and content.get("kind") in (protocol.MSG_OPTIMISE, protocol.MSG_OPTIMISE_CANCEL):
+            self._jobs.handle(content, self.selection)
+            return
+        # -- end optimisation panel --
         if not isinstance(content, dict) or content.get("kind") != protocol.MSG_SELECT:
             return
         request_id = content.get("id")
@@ -156,6 +165,15 @@ class Explorer(anywidget.AnyWidget):
         }
         self.send(content, [b"", b"", b""])
 
+    # -- optimisation panel --
+    def close(self) -> None:
+        """Close the widget; a running optimisation is cancelled first."""
+        jobs = getattr(self, "_jobs", None)
+        if jobs is not None:
+            jobs.close()
+        super().close()
+
+    # -- end optimisation panel --
     # -- static output ----------------------------------------------------------------------------------
     def figure(self):
         """A matplotlib Figure of the current view (same display settings as the widget)."""

@@ -103,3 +103,61 @@ export function isTargetKind(value: unknown): value is TargetKind {
 export function isColormapName(value: unknown): value is ColormapName {
   return (COLORMAPS as readonly unknown[]).includes(value);
 }
+
+// -- optimisation panel (nbsaliency/optimise_jobs.py / optimise_panel.ts) --
+export const MSG_OPTIMISE = "optimise";
+export const MSG_OPTIMISE_CANCEL = "optimise_cancel";
+export const MSG_OPTIMISE_FRAME = "optimise_frame";
+export const MSG_OPTIMISE_DONE = "optimise_done";
+export const OPTIMISE_VISUALISATIONS = ["class_model", "activation_maximisation", "deepdream", "invert"] as const;
+export const OPTIMISE_MAX_STEPS = 2000;
+
+export type Visualisation = (typeof OPTIMISE_VISUALISATIONS)[number];
+
+/** JS -> Python: run `visualisation` for the current selection; `id` becomes the answers' `run`. */
+export interface OptimiseMessage {
+  kind: typeof MSG_OPTIMISE;
+  id: number;
+  visualisation: Visualisation;
+  steps: number;
+}
+
+/** JS -> Python: stop run `run` before its next step. */
+export interface OptimiseCancelMessage {
+  kind: typeof MSG_OPTIMISE_CANCEL;
+  run: number;
+}
+
+/** Python -> JS, with one buffer: uint8 RGBA, H*W*4 bytes. */
+export interface OptimiseFrameMessage {
+  kind: typeof MSG_OPTIMISE_FRAME;
+  run: number;
+  step: number;
+  steps: number;
+  /** The objective's value at `step`; null when not finite. */
+  value: number | null;
+  image: { shape: number[] };
+}
+
+/** Python -> JS: exactly one per optimise request. */
+export interface OptimiseDoneMessage {
+  kind: typeof MSG_OPTIMISE_DONE;
+  run: number;
+  cancelled: boolean;
+  cached: boolean;
+  /** "" or what went wrong, in plain words. */
+  error: string;
+}
+
+export function isOptimiseFrameMessage(msg: unknown): msg is OptimiseFrameMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_OPTIMISE_FRAME;
+}
+
+export function isOptimiseDoneMessage(msg: unknown): msg is OptimiseDoneMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_OPTIMISE_DONE;
+}
+
+export function isVisualisation(value: unknown): value is Visualisation {
+  return (OPTIMISE_VISUALISATIONS as readonly unknown[]).includes(value);
+}
+// -- end optimisation panel --

@@ -23,6 +23,7 @@ import {
   isColormapName,
   isResultMessage,
 } from "./protocol";
+import { OptimisePanel } from "./optimise_panel"; // optimisation panel
 import { LatestWinsQueue } from "./queue";
 import { activationColormap } from "./render";
 import { TARGET_TEXT, selectionFrom, usesClass } from "./selection";
@@ -129,6 +130,10 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     grid.element,
   );
   el.append(root);
+  // -- optimisation panel: runs in the kernel for the current selection, streamed (optimise_panel.ts) --
+  const optimise = new OptimisePanel((msg) => model.send(msg), firstId);
+  root.append(optimise.element);
+  // -- end optimisation panel --
 
   function showError(text: string): void {
     banner.textContent = text;
@@ -185,6 +190,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   }
 
   function onMessage(msg: unknown, buffers?: DataView[]): void {
+    if (optimise.handle(msg, buffers)) return; // optimisation panel
     if (!isResultMessage(msg)) return;
     queue.resolve(msg.id);
     if (queue.shouldPaint(msg.seq)) {

@@ -27,6 +27,11 @@ describe("protocol.ts mirrors protocol.py", () => {
     expect(Object.keys(py)).toEqual(
       expect.arrayContaining(["MSG_SELECT", "MSG_RESULT", "BUFFER_IMAGE", "TARGET_KINDS", "DISPLAY_TRAITS"]),
     );
+    // optimisation panel
+    expect(Object.keys(py)).toEqual(
+      expect.arrayContaining(["MSG_OPTIMISE", "MSG_OPTIMISE_CANCEL", "MSG_OPTIMISE_FRAME", "MSG_OPTIMISE_DONE",
+        "OPTIMISE_VISUALISATIONS", "OPTIMISE_MAX_STEPS"]),
+    );
   });
 
   it("has every Python constant with the same value", () => {

@@ -1,0 +1,157 @@
+/**
+ * The optimisation panel: runs a class model, activation maximisation, DeepDream or an inversion for the
+ * current selection in the kernel (nbsaliency/optimise_jobs.py) and paints the image it streams, with the step
+ * and the objective's value. DOM glue around the pure state of optimise_state.ts.
+ *
+ * `data-frames` on the panel counts the frames painted for the current run (end-to-end tests wait on it).
+ */
+import { decodeRGBA } from "./decode";
+import { field, h, paintCanvas, setOptions } from "./dom";
+import {
+  MSG_OPTIMISE,
+  MSG_OPTIMISE_CANCEL,
+  OPTIMISE_MAX_STEPS,
+  OPTIMISE_VISUALISATIONS,
+  type OptimiseCancelMessage,
+  type OptimiseMessage,
+  isOptimiseDoneMessage,
+  isOptimiseFrameMessage,
+  isVisualisation,
+} from "./protocol";
+import {
+  IDLE,
+  type RunState,
+  VISUALISATION_HINT,
+  VISUALISATION_TEXT,
+  acceptsFrame,
+  parseSteps,
+  started,
+  statusText,
+  withDone,
+  withFrame,
+} from "./optimise_state";
+
+const DEFAULT_STEPS = 100;
+
+export class OptimisePanel {
+  readonly element: HTMLElement;
+  private readonly send: (msg: OptimiseMessage | OptimiseCancelMessage) => void;
+  private nextRun: number;
+  private state: RunState = IDLE;
+
+  private readonly visualisation = h("select");
+  private readonly steps = h("input", { type: "number", min: 1, max: OPTIMISE_MAX_STEPS, step: 1 });
+  private readonly runButton = h("button", { type: "button", class: "nbs-button" }, "Run");
+  private readonly cancelButton = h("button", { type: "button", class: "nbs-button" }, "Cancel");
+  private readonly canvas = h("canvas", {
+    class: "nbs-pixelated",
+    "aria-label": "Optimised image",
+    role: "img",
+    width: 64, // a square placeholder until the first frame sets the image's size
+    height: 64,
+  });
+  private readonly hint = h("p", { class: "nbs-caption" });
+  private readonly status = h("p", { class: "nbs-optimise-status", role: "status" });
+
+  /**
+   * @param send sends a message to the kernel
+   * @param firstRun the first run id (views of one model start far apart, so runs never collide)
+   */
+  constructor(send: (msg: OptimiseMessage | OptimiseCancelMessage) => void, firstRun = 1) {
+    this.send = send;
+    this.nextRun = firstRun;
+    setOptions(
+      this.visualisation,
+      OPTIMISE_VISUALISATIONS.map((v) => ({ value: v, text: VISUALISATION_TEXT[v] })),
+      "activation_maximisation",
+    );
+    this.steps.value = String(DEFAULT_STEPS);
+    this.element = h(
+      "section",
+      { class: "nbs-panel nbs-optimise", "aria-label": "Optimisation" },
+      h("h3", {}, "Optimisation"),
+      h(
+        "div",
+        { class: "nbs-control-group", role: "group", "aria-label": "Optimisation settings" },
+        field("Visualisation", this.visualisation),
+        field("Steps", this.steps),
+        this.runButton,
+        this.cancelButton,
+      ),
+      this.hint,
+      h("figure", { class: "nbs-figure" }, this.canvas),
+      this.status,
+    );
+    this.runButton.addEventListener("click", () => this.run());
+    this.cancelButton.addEventListener("click", () => this.cancel());
+    this.steps.addEventListener("keydown", (e: KeyboardEvent) => {
+      if (e.key === "Enter") this.run();
+    });
+    this.steps.addEventListener("input", () => this.update());
+    this.visualisation.addEventListener("change", () => this.update());
+    this.update();
+  }
+
+  get runState(): RunState {
+    return this.state;
+  }
+
+  /** Ask the kernel for a new run (it replaces the running one). */
+  run(): void {
+    const steps = parseSteps(this.steps.value);
+    const visualisation = this.visualisation.value;
+    if (steps === null || !isVisualisation(visualisation)) {
+      this.update();
+      return;
+    }
+    const run = this.nextRun++;
+    this.state = started(run, steps);
+    const msg: OptimiseMessage = { kind: MSG_OPTIMISE, id: run, visualisation, steps };
+    this.send(msg);
+    this.update();
+  }
+
+  /** Ask the kernel to stop the current run before its next step. */
+  cancel(): void {
+    if (this.state.phase !== "running" || this.state.run === null) return;
+    const msg: OptimiseCancelMessage = { kind: MSG_OPTIMISE_CANCEL, run: this.state.run };
+    this.send(msg);
+    this.cancelButton.disabled = true; // the kernel's done message re-enables Run's partner
+  }
+
+  /** Handle a custom message; false when it is not one of the panel's. */
+  handle(msg: unknown, buffers: DataView[] = []): boolean {
+    if (isOptimiseFrameMessage(msg)) {
+      if (acceptsFrame(this.state, msg)) {
+        const [H, W] = msg.image.shape;
+        paintCanvas(this.canvas, decodeRGBA(buffers[0] ?? new ArrayBuffer(0), msg.image.shape), W, H);
+        this.state = withFrame(this.state, msg);
+        this.update();
+      }
+      return true;
+    }
+    if (isOptimiseDoneMessage(msg)) {
+      this.state = withDone(this.state, msg);
+      this.update();
+      return true;
+    }
+    return false;
+  }
+
+  private update(): void {
+    const steps = parseSteps(this.steps.value);
+    const running = this.state.phase === "running";
+    this.steps.setAttribute("aria-invalid", String(steps === null));
+    this.runButton.disabled = steps === null;
+    this.cancelButton.disabled = !running;
+    this.element.dataset.frames = String(this.state.frames);
+    this.element.dataset.phase = this.state.phase;
+    this.element.setAttribute("aria-busy", String(running));
+    const v = this.visualisation.value;
+    this.hint.textContent = isVisualisation(v) ? VISUALISATION_HINT[v] : "";
+    this.status.textContent =
+      steps === null && !running
+        ? `Steps must be a whole number from 1 to ${OPTIMISE_MAX_STEPS}.`
+        : statusText(this.state);
+  }
+}
