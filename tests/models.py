@@ -98,6 +98,19 @@ class BatchNormTrainMode(nn.Module):
         return self.head(self.body(x))
 
 
+class CountingVGG(nn.Module):
+    """A VGG-style model that counts its forward passes (to pin "no new forward pass")."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = make_model("vgg")
+        self.forward_calls = 0
+
+    def forward(self, x):
+        self.forward_calls += 1
+        return self.inner(x)
+
+
 ARCHITECTURES = {
     "vgg": VGGStyle,
     "resnet": ResNetStyle,

@@ -47,8 +47,8 @@ class Inbox:
 
 
 @pytest.fixture(scope="module")
-def model():
-    return demo.load_model()
+def model(demo_model):
+    return demo_model
 
 
 @pytest.fixture(scope="module")

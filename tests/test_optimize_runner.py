@@ -24,18 +24,12 @@ from tests.invariance import ModelSnapshot
 CHANNEL = nbs.Channel("block3.conv2", 5, reduce="mean")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads contend and run several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def model():
-    return demo.load_model()
+def model(demo_model):
+    return demo_model
 
 
 @pytest.fixture(scope="module")

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 import nbsaliency as nbs
-from tests.models import make_input, make_model
-
-
-class CountingModel(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.inner = make_model("vgg")
-        self.forward_calls = 0
-
-    def forward(self, x):
-        self.forward_calls += 1
-        return self.inner(x)
+from tests.models import CountingVGG, make_input, make_model
 
 
 def test_switching_method_layer_and_neuron_runs_no_new_forward_pass():
-    model = CountingModel()
+    model = CountingVGG()
     session = nbs.Session(model, make_input(1))
     assert model.forward_calls == 1
     for method in ("gradient", "deconvnet", "guided", "input_x_gradient", "gradcam", "guided_gradcam"):

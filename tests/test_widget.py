@@ -14,7 +14,7 @@ import nbsaliency as nbs
 from nbsaliency import protocol
 from nbsaliency.widget import Explorer
 from tests.invariance import ModelSnapshot
-from tests.models import make_input, make_model
+from tests.models import CountingVGG, make_input, make_model
 
 
 class Recorder:
@@ -28,16 +28,6 @@ class Recorder:
     def last(self) -> tuple[dict, list[bytes]]:
         return self.messages[-1]
 
-
-class CountingVGG(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.inner = make_model("vgg")
-        self.forward_calls = 0
-
-    def forward(self, x):
-        self.forward_calls += 1
-        return self.inner(x)
 
 
 @pytest.fixture

@@ -7,39 +7,8 @@ import {
   MSG_OPTIMISE_FRAME,
   MSG_SELECT,
 } from "../../js/src/protocol";
-import { type WidgetModel, render } from "../../js/src/widget";
-
-type Callback = (...args: any[]) => void;
-
-/** The part of anywidget's model the view uses: traits, events, custom messages. */
-class FakeModel implements WidgetModel {
-  sent: any[] = [];
-  private handlers = new Map<string, Set<Callback>>();
-  constructor(private traits: Record<string, unknown>) {}
-  get(name: string) {
-    return this.traits[name];
-  }
-  set(name: string, value: unknown) {
-    this.traits[name] = value;
-  }
-  save_changes() {}
-  on(event: string, cb: Callback) {
-    if (!this.handlers.has(event)) this.handlers.set(event, new Set());
-    this.handlers.get(event)!.add(cb);
-  }
-  off(event?: string | null, cb?: Callback | null) {
-    if (event && cb) this.handlers.get(event)?.delete(cb);
-  }
-  send(content: unknown) {
-    this.sent.push(content);
-  }
-  emit(event: string, ...args: unknown[]) {
-    for (const cb of this.handlers.get(event) ?? []) cb(...args);
-  }
-  ofKind(kind: string) {
-    return this.sent.filter((m) => m.kind === kind);
-  }
-}
+import { render } from "../../js/src/widget";
+import { FakeModel } from "./fake_model";
 
 const TRAITS = {
   image_index: 0,

@@ -1,52 +1,8 @@
 // @vitest-environment jsdom
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MSG_RESULT, MSG_SELECT, type ResultMessage, SELECTION_TRAITS, type Selection } from "../../js/src/protocol";
-import { type WidgetModel, render } from "../../js/src/widget";
-
-type Callback = (...args: any[]) => void;
-
-/** A stand-in for anywidget's model: traits, change events, custom messages. */
-class FakeModel implements WidgetModel {
-  traits: Record<string, unknown>;
-  sent: any[] = [];
-  saved = 0;
-  private handlers = new Map<string, Set<Callback>>();
-
-  constructor(traits: Record<string, unknown>) {
-    this.traits = { ...traits };
-  }
-  get(name: string) {
-    return this.traits[name];
-  }
-  set(name: string, value: unknown) {
-    const changed = this.traits[name] !== value;
-    this.traits[name] = value;
-    if (changed) this.emit(`change:${name}`);
-  }
-  save_changes() {
-    this.saved += 1;
-  }
-  on(event: string, cb: Callback) {
-    if (!this.handlers.has(event)) this.handlers.set(event, new Set());
-    this.handlers.get(event)!.add(cb);
-  }
-  off(event?: string | null, cb?: Callback | null) {
-    if (event && cb) this.handlers.get(event)?.delete(cb);
-  }
-  send(content: unknown) {
-    this.sent.push(content);
-  }
-  emit(event: string, ...args: unknown[]) {
-    for (const cb of this.handlers.get(event) ?? []) cb(...args);
-  }
-  listenerCount() {
-    return [...this.handlers.values()].reduce((n, s) => n + s.size, 0);
-  }
-  /** Python sets a trait: the value changes and an event fires. */
-  pythonSets(name: string, value: unknown) {
-    this.set(name, value);
-  }
-}
+import { render } from "../../js/src/widget";
+import { FakeModel } from "./fake_model";
 
 const TRAITS = {
   image_index: 0,
