@@ -4,10 +4,12 @@
 >>> s = nbs.Session(model, x)                       # one forward pass, kept
 >>> s.attribute(nbs.Logit(3), "guided")             # a backward pass per call
 >>> nbs.attribute(model, x, nbs.Channel("features.8", 12), method="deconvnet")
+>>> index = nbs.PatchIndex.build(model, val_images)       # top-9 units of every channel, one pass
+>>> nbs.top_patches(model, val_images, index, "features.8", 12)   # Zeiler & Fergus's top-9 figure
 """
 
 # isort: off  (optimize builds on the engine above)
-from . import optimize
+from . import optimize, patches
 from .errors import (
     InputError,
     ModelError,
@@ -33,6 +35,8 @@ from .optimize import (
     deepdream,
     invert,
 )
+from .patches import Patch, PatchIndex, top_patches
+from .receptive_field import Box, ReceptiveFields, receptive_field
 from .recording import ActivationUse
 from .session import Layer, Session
 from .targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
@@ -52,6 +56,13 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "top_patches",
+    "ReceptiveFields",
+    "receptive_field",
+    "patches",
+    "PatchIndex",
+    "Patch",
+    "Box",
     "activation_maximisation",
     "ActivationUse",
     "AlphaNorm",

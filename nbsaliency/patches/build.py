@@ -1,20 +1,29 @@
 """One pass over a dataset recording, for every spatial layer and channel, its top-k units.
 
-Per batch: one recorded forward pass (all layers at once, ``torch.no_grad``, eval mode), then per layer one
-``topk`` on the activation and a small merge (:mod:`.topk`). Layers that return the very same tensor (a
-``Sequential`` and its last child) share the work.
+The layers are found once, by :func:`~nbsaliency.recording.record_forward` on the first image (its layer
+names, ``name#2`` for a module's second call, and shapes are the ones :class:`~nbsaliency.Session` shows).
+Every batch then runs one plain forward pass (``torch.no_grad``, eval mode) with forward hooks that hand each
+selected layer's output to a :class:`~.topk.TopAccumulator` the moment the layer returns it: the activation
+is reduced while it is still in cache and is not kept, which is what makes indexing all layers cost little
+more than the forward pass itself. A hook sees exactly what ``record_forward`` captures (the module's output
+as returned, before any later in-place change); hooks ignore forward passes of other threads.
+Hooks are registered once per pass and removed when it ends, also on error or cancellation.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
+from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError
+from ..errors import InputError, ModelError, NbsaliencyError
 from ..model_state import evaluation_mode, model_device_and_dtype
 from ..receptive_field import NotSpatialError
 from ..recording import Recording, record_forward
@@ -22,15 +31,16 @@ from ..validation import as_image_batch
 from .dataset import ImageSource
 from .errors import DatasetItemError, EmptyDatasetError, IndexBuildCancelled
 from .progress import ProgressLike, resolve
-from .topk import RunningTop, batch_candidates
+from .topk import TopAccumulator
 
 
 @dataclass
 class BuiltTops:
-    """What a pass leaves: each layer's ``(C, h, w)`` and running top-k, and the number of images seen."""
+    """What a pass leaves: each layer's ``(C, h, w)``, its top values and unit ids ``(C, k)``, and the number
+    of images seen."""
 
     shapes: dict[str, tuple[int, int, int]]
-    tops: dict[str, RunningTop]
+    tops: dict[str, tuple[Tensor, Tensor]]
     n_images: int
 
 
@@ -46,79 +56,157 @@ def spatial_layers(recording: Recording, layers: Sequence[str] | None) -> list[s
     return list(dict.fromkeys(layers))
 
 
-def _checked_batch(model: nn.Module, batch: Tensor, start: int) -> Tensor:
-    device, _ = model_device_and_dtype(model)
-    if device is not None:
-        batch = batch.to(device, non_blocking=True)
-    try:
-        return as_image_batch(model, batch)[0]
-    except InputError as error:
+class _BatchChecker:
+    """Checks every batch the way ``Session`` checks its input, with the model's device and the first batch's
+    image shape looked up once (a batch costs one ``isfinite`` pass, not a walk over the model)."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.device, self.dtype = model_device_and_dtype(model)
+        self.image_shape: tuple[int, ...] | None = None
+
+    def __call__(self, batch: Tensor, start: int) -> Tensor:
+        where = (start, start + batch.shape[0]) if batch.dim() > 0 else start
+        if self.device is not None:
+            batch = batch.to(self.device, non_blocking=True)
+        if self.image_shape is None:  # first batch: every check, with the messages Session gives
+            try:
+                batch = as_image_batch(self.model, batch)[0]
+            except InputError as error:
+                self._raise_non_finite(batch, start)
+                raise DatasetItemError(where, str(error)) from None
+            self.image_shape = tuple(batch.shape[1:])
+            return batch
+        if batch.dim() != 4 or tuple(batch.shape[1:]) != self.image_shape:
+            raise DatasetItemError(where, f"images of shape {tuple(batch.shape[1:])} differ from the first "
+                                          f"image's {self.image_shape}")
+        if self.dtype is not None and batch.dtype != self.dtype:
+            raise DatasetItemError(where, f"images have dtype {batch.dtype} but the model's weights are {self.dtype}")
+        self._raise_non_finite(batch, start)
+        return batch
+
+    @staticmethod
+    def _raise_non_finite(batch: Tensor, start: int) -> None:
+        if batch.dim() != 4 or not batch.is_floating_point():
+            return
         finite = torch.isfinite(batch).flatten(1).all(dim=1)
         if not bool(finite.all()):
             first = int((~finite).nonzero()[0, 0]) + start
-            raise DatasetItemError(first, "the image contains NaN or Inf") from None
-        raise DatasetItemError((start, start + batch.shape[0]), str(error)) from None
+            raise DatasetItemError(first, "the image contains NaN or Inf")
+
+
+class _Plan:
+    """The selected layers, grouped into slots by the tensor they return (a ``Sequential`` and its last child
+    return the same one), found by ``record_forward`` on one image."""
+
+    def __init__(self, model: nn.Module, image: Tensor, layers: Sequence[str] | None):
+        recording = record_forward(model, image, None)
+        selected = spatial_layers(recording, layers)
+        groups: dict[int, list[str]] = {}
+        for name in selected:
+            groups.setdefault(id(recording.activation(name)), []).append(name)
+        self.slots = list(groups.values())
+        self.slot_of = {name: i for i, names in enumerate(self.slots) for name in names}
+        self.shapes: dict[str, tuple[int, int, int]] = {
+            name: tuple(recording.activation(name).shape[1:]) for name in selected}
+
+
+class _Streamer:
+    """Forward hooks feeding each selected layer's output to the accumulator as soon as it is produced."""
+
+    def __init__(self, model: nn.Module, plan: _Plan, accumulator: TopAccumulator):
+        self.model, self.plan, self.accumulator = model, plan, accumulator
+        self._thread = 0
+        self._calls: dict[str, int] = defaultdict(int)
+        self._added: dict[int, tuple[Any, int]] = {}
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> _Streamer:
+        self._thread = threading.get_ident()
+        self._handles = [module.register_forward_hook(self._hook(name))
+                         for name, module in self.model.named_modules() if name]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def run(self, batch: Tensor) -> None:
+        """One forward pass of ``batch``; the hooks (registered by ``with streamer:``) feed the accumulator."""
+        self._calls.clear()
+        self._added.clear()
+        try:
+            self.model(batch)
+        except NbsaliencyError:
+            raise
+        except Exception as error:
+            raise ModelError(
+                f"the model raised {type(error).__name__} on an input of shape {tuple(batch.shape)}: {error}"
+            ) from error
+        if len(self._added) != len(self.plan.slots):
+            missing = [names[0] for i, names in enumerate(self.plan.slots) if i not in self._added]
+            raise InputError(f"layers {missing} ran on the first image but not on this batch")
+
+    def _hook(self, name: str):
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if threading.get_ident() != self._thread or not isinstance(output, Tensor):
+                return
+            self._calls[name] += 1
+            count = self._calls[name]
+            key = name if count == 1 else f"{name}#{count}"
+            slot = self.plan.slot_of.get(key)
+            if slot is None:
+                return
+            if tuple(output.shape[1:]) != self.plan.shapes[key]:
+                raise InputError(f"layer {key!r} returned shape {tuple(output.shape[1:])} instead of "
+                                 f"{self.plan.shapes[key]}; all images must have the same size")
+            added = self._added.get(slot)
+            if added is not None:
+                if added[0]() is output and added[1] == output._version:
+                    return
+                raise InputError(f"layers {self.plan.slots[slot]} returned one tensor on the first image but not "
+                                 "on this batch; index them separately (layers=...)")
+            self.accumulator.add_layer(slot, output)
+            self._added[slot] = (weakref.ref(output), output._version)
+
+        return hook
 
 
 def build_tops(model: nn.Module, source: ImageSource, *, k: int, layers: Sequence[str] | None, batch_size: int,
                offset: int, progress: ProgressLike, cancel: threading.Event | None) -> BuiltTops:
-    """The running top-k of every selected layer after one pass over ``source``.
+    """The top-k of every selected layer after one pass over ``source``.
 
     Raises :class:`IndexBuildCancelled` when ``cancel`` is set (checked before every batch)."""
     if k < 1:
         raise ValueError(f"k must be at least 1; got {k}")
     report = resolve(progress)
     total = source.length
-    shapes: dict[str, tuple[int, int, int]] = {}
-    tops: dict[str, RunningTop] = {}
-    selected: list[str] | None = None
+    plan: _Plan | None = None
+    accumulator: TopAccumulator | None = None
+    streamer: _Streamer | None = None
     done = 0
     if report is not None:
         report(0, total)
-    with evaluation_mode(model), torch.no_grad():
+    check = _BatchChecker(model)
+    with evaluation_mode(model), torch.no_grad(), ExitStack() as hooks:
         for start, batch in source.batches(batch_size):
             if cancel is not None and cancel.is_set():
                 raise IndexBuildCancelled(f"building the patch index was cancelled after {done} images")
-            batch = _checked_batch(model, batch, start)
-            recording = record_forward(model, batch, None)
-            if selected is None:
-                selected = spatial_layers(recording, layers)
-                shapes = {name: tuple(recording.activation(name).shape[1:]) for name in selected}
-                shared: dict[int, RunningTop] = {}  # one running top per distinct activation tensor
-                tops = {name: shared.setdefault(id(recording.activation(name)), RunningTop(k, shapes[name]))
-                        for name in selected}
-            _add_batch(recording, selected, shapes, tops, offset + start)
+            batch = check(batch, start)
+            if plan is None:
+                plan = _Plan(model, batch[:1], layers)
+                accumulator = TopAccumulator(k, [plan.shapes[names[0]] for names in plan.slots])
+                streamer = hooks.enter_context(_Streamer(model, plan, accumulator))
+            streamer.run(batch)  # type: ignore[union-attr]
+            accumulator.end_batch(offset + start)  # type: ignore[union-attr]
             done += batch.shape[0]
             if report is not None:
                 report(done, total)
-    if done == 0:
+    if plan is None or accumulator is None:
         raise EmptyDatasetError("the dataset is empty: there are no images to index")
-    flushed: dict[int, RunningTop] = {}
-    for name, top in tops.items():
-        if id(top) not in flushed:
-            flushed[id(top)] = top.flushed()
-        tops[name] = flushed[id(top)]
-    return BuiltTops(shapes, tops, done)
-
-
-def _add_batch(recording: Recording, selected: list[str], shapes: dict[str, tuple[int, int, int]],
-               tops: dict[str, RunningTop], first_image: int) -> None:
-    """Add one batch to every layer's running top. Layers that returned the very same tensor and share a
-    running top are computed once; distinct tensors of the same shape are ranked together."""
-    jobs: dict[tuple[int, int], list[str]] = {}  # (activation, running top) -> layers
-    for name in selected:
-        activation = recording.activation(name)
-        if tuple(activation.shape[1:]) != shapes[name]:
-            raise InputError(f"layer {name!r} changed shape from {shapes[name]} to {tuple(activation.shape[1:])} "
-                             "between batches; all images must have the same size")
-        jobs.setdefault((id(activation), id(tops[name])), []).append(name)
-    groups: dict[tuple[int, ...], list[list[str]]] = {}
-    for names in jobs.values():
-        groups.setdefault(tuple(recording.activation(names[0]).shape), []).append(names)
-    for group in groups.values():
-        activations = [recording.activation(layers[0]) for layers in group]
-        k = tops[group[0][0]].k
-        for layers, candidates in zip(group, batch_candidates(activations, k), strict=True):
-            after = tops[layers[0]].added(candidates, first_image)
-            for name in layers:
-                tops[name] = after
+    tops = {}
+    for slot, names in enumerate(plan.slots):
+        result = accumulator.result(slot)
+        tops.update({name: result for name in names})
+    return BuiltTops(dict(plan.shapes), {name: tops[name] for name in plan.shapes}, done)

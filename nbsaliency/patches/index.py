@@ -26,7 +26,7 @@ from .errors import CorruptIndexError, IndexMismatchError, IndexRebuildWarning
 from .fingerprint import differences, fingerprint
 from .progress import ProgressLike
 from .storage import read_npz, write_npz
-from .topk import select_top, split_ids
+from .topk import EMPTY, split_ids, top_per_row
 
 FORMAT = "nbsaliency.patch_index"
 
@@ -99,7 +99,7 @@ class PatchIndex:
     # -- building ----------------------------------------------------------------------------------------
     @classmethod
     def build(cls, model: nn.Module, dataset: ImageData, *, k: int = 9, layers: Sequence[str] | None = None,
-              batch_size: int = 16, offset: int = 0, progress: ProgressLike = "auto",
+              batch_size: int = 64, offset: int = 0, progress: ProgressLike = "auto",
               cancel: threading.Event | None = None) -> PatchIndex:
         """One pass over ``dataset``: all layers in one forward pass per batch of ``batch_size`` images.
 
@@ -113,10 +113,9 @@ class PatchIndex:
         built = build_tops(model, source, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
                            progress=progress, cancel=cancel)
         tops = {}
-        for name, running in built.tops.items():
-            images, ys, xs = split_ids(running.ids, built.shapes[name])
-            tops[name] = TopArrays(_numpy_values(running.values), images.cpu().numpy(), ys.cpu().numpy(),
-                                   xs.cpu().numpy())
+        for name, (values, ids) in built.tops.items():
+            images, ys, xs = split_ids(ids, built.shapes[name])
+            tops[name] = TopArrays(_numpy_values(values), images.cpu().numpy(), ys.cpu().numpy(), xs.cpu().numpy())
         return cls(k, built.n_images, offset, built.shapes, tops, key)
 
     def merge(self, *others: PatchIndex) -> PatchIndex:
@@ -172,7 +171,7 @@ class PatchIndex:
 
     @classmethod
     def load_or_build(cls, path: str | Path, model: nn.Module, dataset: ImageData, *, k: int = 9,
-                      layers: Sequence[str] | None = None, batch_size: int = 16, offset: int = 0,
+                      layers: Sequence[str] | None = None, batch_size: int = 64, offset: int = 0,
                       progress: ProgressLike = "auto", cancel: threading.Event | None = None) -> PatchIndex:
         """The saved index at ``path`` if it was built for this model's weights, this dataset and these
         settings; otherwise (missing, stale or corrupted file) build it, save it and return it. A stale or
@@ -203,9 +202,12 @@ def _numpy_values(values: torch.Tensor) -> np.ndarray:
 
 
 def _merge_layer(parts: list[TopArrays], shape: tuple[int, int, int], k: int) -> TopArrays:
-    _, h, w = shape
+    c, h, w = shape
     values = torch.cat([torch.from_numpy(p.values) for p in parts], dim=1)
     ids = torch.cat([torch.from_numpy(p.images * (h * w) + p.ys * w + p.xs) for p in parts], dim=1)
-    values, ids = select_top(values, ids, k)
-    images, ys, xs = split_ids(ids, shape)
+    rows = torch.arange(c)[:, None].expand_as(ids)
+    values, ids = top_per_row(values.reshape(-1), ids.reshape(-1), rows.reshape(-1), c, k)
+    real = int((ids != EMPTY).sum(dim=1).min()) if ids.numel() else 0
+    images, ys, xs = split_ids(ids[:, :real], shape)
+    values = values[:, :real]
     return TopArrays(values.numpy(), images.numpy(), ys.numpy(), xs.numpy())

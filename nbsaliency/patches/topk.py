@@ -1,16 +1,18 @@
-"""Running top-k of every channel with a deterministic order, so that an index built batch by batch, or on
-shards that are merged, equals the brute-force answer exactly.
+"""Running top-k of every channel of every layer with a deterministic order, so that an index built batch by
+batch, or on shards that are merged, equals the brute-force answer exactly.
 
 Order: activation value descending, then *unit id* ascending, where a unit's id is
 ``image * h * w + y * w + x`` (so: image index, then y, then x ascending).
 
-Finding a batch's candidates costs about one reduction pass over the activation, not a sort: each
-``(image, channel)`` map is cut into blocks of ``S`` consecutive units, the block maxima are reduced with
-``amax``, the k+1 best blocks of each channel (over the whole batch) are picked with a small ``topk`` and only
-their units are ranked. Layers of the same shape are ranked together, so the number of small operations per
-batch grows with the number of distinct shapes, not of layers. The k best units always lie in those blocks
-unless the k-th value is tied with the (k+1)-th; such channels (dead ReLU maps, overlapping max-pools) are
-resolved exactly by :func:`_first_tied`, which also only reads block summaries and a few blocks.
+All channels of all layers are rows of one accumulator, so a batch costs one reduction pass per layer plus a
+fixed number of small operations, not a sort per channel:
+
+1. each ``(image, channel)`` map is cut into blocks of ``S`` units whose maxima are reduced with ``amax``;
+2. only blocks whose maximum is above the row's *floor* (its k-th best value so far: units not above it can
+   never enter) survive; per row the k+1 best of them are kept, plus every block tied with the (k+1)-th
+   (any unit that can still enter lies in a kept block);
+3. the kept blocks' units above the floor become candidates; candidates are merged into the running top
+   every few batches with one exact sort by (row, value descending, id ascending).
 """
 
 from __future__ import annotations
@@ -18,128 +20,205 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-EMPTY = torch.iinfo(torch.int64).max  # id of an empty candidate slot: sorts after every real unit
+EMPTY = torch.iinfo(torch.int64).max  # id of an empty slot: sorts after every real unit
+BLOCK = 64  # most units per block
 
 
-def block_size(hw: int, n_maps: int, k: int) -> int:
-    """Units per block: a divisor of ``hw`` near ``sqrt(n_maps * hw / (k + 1))``, which balances ranking the
-    ``n_maps * hw / S`` block maxima against ranking the ``(k + 1) * S`` units of the picked blocks."""
-    best = max(1.0, (n_maps * hw / (k + 1)) ** 0.5)
-    return max(d for d in range(1, min(hw, int(best)) + 1) if hw % d == 0)
+def _layout(hw: int) -> tuple[int, bool]:
+    """Units per block ``S`` (a divisor of ``hw``, at most :data:`BLOCK`) and whether blocks are strided (unit
+    ``s * n + j`` of a map belongs to block ``j``), chosen so that the block-maxima reduction streams through
+    memory (measured: strided with >= 32 contiguous blocks, else contiguous blocks of 64 or 32 units)."""
+    for size in (64, 32):
+        if hw % size == 0 and hw // size >= 32:
+            return size, True
+    for size in (64, 32):
+        if hw % size == 0:
+            return size, False
+    size = max(d for d in range(1, min(hw, BLOCK) + 1) if hw % d == 0)
+    return size, hw // size >= 32
 
 
-def batch_candidates(activations: Sequence[Tensor], k: int) -> list[tuple[Tensor, Tensor]]:
-    """For each channel of each activation, candidates that contain its k best units of this batch.
+def rank_in_rows(rows: Tensor, values: Tensor, ids: Tensor | None, n_rows: int) -> tuple[Tensor, Tensor]:
+    """Order entries by (row ascending, value descending, id ascending); returns the permutation and each
+    sorted entry's rank within its row."""
+    order = torch.arange(len(rows), device=rows.device) if ids is None else ids.argsort(stable=True)
+    order = order[values[order].argsort(descending=True, stable=True)]
+    order = order[rows[order].argsort(stable=True)]
+    counts = torch.bincount(rows, minlength=n_rows)
+    starts = counts.cumsum(0) - counts
+    return order, torch.arange(len(rows), device=rows.device) - starts[rows[order]]
 
-    ``activations`` all have the same shape ``(B, C, h, w)`` (they are processed together: two reductions per
-    layer, the rest once per group). Returns per activation values and batch-local unit ids
-    ``b * h * w + y * w + x``, each ``(C, m)``; empty slots have id :data:`EMPTY` and value -inf.
+
+def top_per_row(values: Tensor, ids: Tensor, rows: Tensor, n_rows: int, k: int) -> tuple[Tensor, Tensor]:
+    """The k best entries of every row as ``(n_rows, k)`` arrays (value -inf / id :data:`EMPTY` where a row
+    has fewer)."""
+    real = ids != EMPTY
+    values, ids, rows = values[real], ids[real], rows[real]
+    order, rank = rank_in_rows(rows, values, ids, n_rows)
+    keep = rank < k
+    top_values = torch.full((n_rows, k), float("-inf"), dtype=values.dtype, device=values.device)
+    top_ids = torch.full((n_rows, k), EMPTY, dtype=torch.int64, device=values.device)
+    at = (rows[order][keep], rank[keep])
+    top_values[at] = values[order][keep]
+    top_ids[at] = ids[order][keep]
+    return top_values, top_ids
+
+
+class TopAccumulator:
+    """Exact running top-k of every channel of several layers, fed one batch at a time.
+
+    ``shapes`` lists each layer's ``(C, h, w)``. Per batch, :meth:`add_layer` takes each layer's ``(B, C, h, w)``
+    activation (best called right after the layer produced it, while it is still in cache; it keeps only the
+    blocks above the floor) and :meth:`end_batch` merges them; :meth:`add` does both for a list of
+    activations. :meth:`result` gives a layer's values and unit ids, each ``(C, <=k)``.
     """
-    b, c, h, w = activations[0].shape
-    g, hw = len(activations), h * w
-    size = block_size(hw, b, k)
-    n_blocks = hw // size
-    blocks = [a.contiguous().view(b * c * n_blocks, size) for a in activations]
-    maxima = torch.stack([x.amax(dim=1) if size > 1 else x[:, 0] for x in blocks])  # (G, B * C * n_blocks)
-    maxima = maxima.view(g, b, c, n_blocks).transpose(1, 2).reshape(g * c, b * n_blocks)
-    n_picked = min(k + 1, b * n_blocks)
-    picked = maxima.topk(n_picked, dim=1).indices.view(g, c, n_picked)  # block ids b * n_blocks + block
-    channel_rows = torch.arange(c, device=picked.device)[None, :, None] * n_blocks
-    rows = (picked // n_blocks) * (c * n_blocks) + channel_rows + picked % n_blocks  # rows of ``blocks``
-    units = torch.stack([x.index_select(0, r.reshape(-1)) for x, r in zip(blocks, rows, strict=True)])
-    n_best = min(k + 1, n_picked * size)
-    values, j = units.view(g * c, n_picked * size).topk(n_best, dim=1)  # sorted descending
-    ids = picked.view(g * c, n_picked).gather(1, j // size) * size + j % size
-    if n_best > k:
-        ambiguous = values[:, k] == values[:, k - 1]
-        if bool(ambiguous.any()):
-            values, ids = values.clone(), ids.clone()
-            for layer in ambiguous.view(g, c).any(dim=1).nonzero()[:, 0].tolist():
-                channels = ambiguous.view(g, c)[layer].nonzero()[:, 0]
-                at = layer * c + channels
-                blocks_4d = activations[layer].contiguous().view(b, c, n_blocks, size)
-                tied = _first_tied(blocks_4d, channels, values[at, k - 1], k)
-                values[at], ids[at] = _exact_rows(values[at], ids[at], tied, k)
-    return list(zip(values.view(g, c, n_best).unbind(0), ids.view(g, c, n_best).unbind(0), strict=True))
 
+    merge_every = 8  # batches between exact merges (the floors used in between are a little stale)
+    merge_above = 1.0  # ... or when more candidates than ``merge_above * rows * k`` are pending
 
-def _first_tied(blocks: Tensor, rows: Tensor, threshold: Tensor, k: int) -> Tensor:
-    """For channels ``rows``, the ids of the first k units (in id order) equal to ``threshold``; (R, k)."""
-    b, _, n_blocks, size = blocks.shape
-    equal = blocks[:, rows] == threshold[None, :, None, None]  # (B, R, n_blocks, size)
-    equal = equal.permute(1, 0, 2, 3).reshape(len(rows), b * n_blocks, size)
-    block_ids = torch.arange(b * n_blocks, device=blocks.device)
-    with_tie = torch.where(equal.any(dim=2), block_ids, EMPTY)
-    first_blocks = with_tie.topk(min(k, b * n_blocks), dim=1, largest=False).values  # ascending
-    used = first_blocks != EMPTY
-    first_blocks = torch.where(used, first_blocks, 0)
-    hits = equal.gather(1, first_blocks[:, :, None].expand(-1, -1, size)) & used[:, :, None]
-    ids = first_blocks[:, :, None] * size + torch.arange(size, device=blocks.device)
-    candidates = torch.where(hits, ids, EMPTY).reshape(len(rows), -1)
-    return candidates.topk(min(k, candidates.shape[1]), dim=1, largest=False).values
+    def __init__(self, k: int, shapes: Sequence[tuple[int, int, int]]):
+        self.k = k
+        self.shapes = [tuple(s) for s in shapes]
+        self.first_row = [0]
+        for c, _, _ in self.shapes:
+            self.first_row.append(self.first_row[-1] + c)
+        self.n_rows = self.first_row[-1]
+        self.layouts = [_layout(h * w) for _, h, w in self.shapes]
+        self.values: Tensor | None = None  # (rows, k), best first
+        self.ids: Tensor | None = None
+        self._batch: list[tuple[int, Tensor, Tensor, Tensor]] = []  # (layer, blocks, maxima, units) above floor
+        self._batch_size: int | None = None
+        self._pending: list[tuple[Tensor, Tensor, Tensor]] = []
+        self._pending_batches = 0
+        self._pending_size = 0
+        self._param_cache: dict[torch.device, Tensor] = {}
+        self._floors: list[tuple[Tensor, bool]] = []  # per layer: (C, 1) floor, and whether every row has one
 
+    # -- per batch ---------------------------------------------------------------------------------------
+    def add(self, activations: Sequence[Tensor], first_image: int) -> None:
+        """Take one batch (one activation per layer); its images are ``first_image, first_image + 1, ...``."""
+        for layer, activation in enumerate(activations):
+            self.add_layer(layer, activation)
+        self.end_batch(first_image)
 
-def _exact_rows(values: Tensor, ids: Tensor, tied: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Exact top-k of tied channels: the units above the tie (sorted already), then the first tied ones;
-    the (k+1)-th slot is left empty."""
-    threshold = values[:, k - 1:k]
-    above = (values[:, :k] > threshold).sum(dim=1, keepdim=True)
-    slot = torch.arange(k + 1, device=values.device)[None]
-    from_above = slot < above
-    fill = tied.gather(1, (slot - above).clamp(0, tied.shape[1] - 1))
-    new_ids = torch.where(from_above, ids, fill)
-    new_values = torch.where(from_above, values, threshold.expand_as(values))
-    new_ids[:, k] = EMPTY
-    new_values[:, k] = float("-inf")
-    return new_values, new_ids
+    def add_layer(self, layer: int, activation: Tensor) -> None:
+        """Reduce one layer's activation of the current batch to its blocks above the floor (and their units)."""
+        b = activation.shape[0]
+        if self.values is None:
+            self.values = torch.full((self.n_rows, self.k), float("-inf"), dtype=activation.dtype,
+                                     device=activation.device)
+            self.ids = torch.full((self.n_rows, self.k), EMPTY, dtype=torch.int64, device=activation.device)
+            self._update_floors()
+        if self._batch_size not in (None, b):
+            raise ValueError(f"layer {layer} has a batch of {b}, other layers of {self._batch_size}")
+        self._batch_size = b
+        c, h, w = self.shapes[layer]
+        size, strided = self.layouts[layer]
+        n_blocks = h * w // size
+        if activation.dtype != self.values.dtype:
+            activation = activation.to(self.values.dtype)
+        activation = activation.contiguous()
+        if strided:
+            view = activation.view(b * c, size, n_blocks)
+            maxima = view.amax(dim=1).view(-1)
+        else:
+            view = activation.view(b * c * n_blocks, size)
+            maxima = view.amax(dim=1)
+        floor, has_floor = self._floors[layer]
+        above = maxima.view(b, c, n_blocks) > floor
+        if not has_floor and b * n_blocks > self.k + 1:
+            # no floor yet (first batches): blocks below this batch's (k+1)-th best block cannot hold a top unit
+            per_channel = maxima.view(b, c, n_blocks).transpose(0, 1).reshape(c, b * n_blocks)
+            above &= maxima.view(b, c, n_blocks) >= per_channel.topk(self.k + 1, dim=1).values[:, -1:]
+        blocks = above.view(-1).nonzero()[:, 0]
+        if len(blocks):
+            units = view[blocks // n_blocks, :, blocks % n_blocks] if strided else view.index_select(0, blocks)
+            if size < BLOCK:
+                units = F.pad(units, (0, BLOCK - size), value=float("-inf"))
+            self._batch.append((layer, blocks, maxima[blocks], units))
 
+    def end_batch(self, first_image: int) -> None:
+        """Turn the current batch's surviving blocks into candidates and merge when due."""
+        if self.values is None:
+            return
+        floor = self.values[:, self.k - 1]
+        if self._batch:
+            layers = torch.cat([torch.full_like(blocks, layer) for layer, blocks, _, _ in self._batch])
+            blocks = torch.cat([blocks for _, blocks, _, _ in self._batch])
+            maxima = torch.cat([maxima for _, _, maxima, _ in self._batch])
+            units = torch.cat([units for _, _, _, units in self._batch])
+            n_blocks, size, channels, hw, strided, first_row = self._params(blocks.device)[:, layers]
+            rows = first_row + (blocks // n_blocks) % channels
+            kept, least = self._kept_blocks(maxima, rows)
+            blocks, rows, units = blocks[kept], rows[kept], units[kept]
+            n_blocks, size, channels, hw, strided = (p[kept] for p in (n_blocks, size, channels, hw, strided))
+            image, block = blocks // (channels * n_blocks), blocks % n_blocks
+            inside = torch.arange(BLOCK, device=blocks.device)
+            positions = torch.where(strided[:, None].bool(), block[:, None] + n_blocks[:, None] * inside,
+                                    block[:, None] * size[:, None] + inside)
+            ids = (image[:, None] + first_image) * hw[:, None] + positions
+            useful = ((units > floor[rows][:, None]) & (units >= least[rows][:, None])).view(-1).nonzero()[:, 0]
+            self._pending.append((units.view(-1)[useful], ids.view(-1)[useful], rows.repeat_interleave(BLOCK)[useful]))
+            self._pending_size += len(useful)
+        self._batch, self._batch_size = [], None
+        self._pending_batches += 1
+        if self._pending_batches >= self.merge_every or self._pending_size > self.merge_above * self.values.numel() \
+                or bool(torch.isinf(floor).any()):
+            self.flush()
 
-def select_top(values: Tensor, ids: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Per row, the k best candidates (value descending, then id ascending): ``(C, M) -> (C, min(k, M))``.
+    def _params(self, device: torch.device) -> Tensor:
+        """Per layer (columns): blocks per map, units per block, channels, h * w, strided, first row."""
+        if device not in self._param_cache:
+            columns = [(h * w // size, size, c, h * w, int(strided), first)
+                       for (c, h, w), (size, strided), first in zip(self.shapes, self.layouts, self.first_row,
+                                                                     strict=False)]
+            self._param_cache[device] = torch.tensor(columns, device=device).T.contiguous()
+        return self._param_cache[device]
 
-    Columns that would hold only empty slots (fewer than k real units seen) are dropped."""
-    order = ids.argsort(dim=1)
-    values, ids = values.gather(1, order), ids.gather(1, order)
-    order = values.argsort(dim=1, descending=True, stable=True)[:, :k]
-    values, ids = values.gather(1, order), ids.gather(1, order)
-    real = int((ids != EMPTY).sum(dim=1).min()) if ids.numel() else 0
-    return values[:, :real], ids[:, :real]
+    def _kept_blocks(self, maxima: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """Per row the k+1 blocks with the largest maxima, plus blocks tied with the (k+1)-th: every unit
+        left out is then below k+1 kept units, so it cannot be among the k best. Also per row the k-th largest
+        block maximum (-inf if fewer): a unit below it has k better units, so it cannot enter either."""
+        order, rank = rank_in_rows(rows, maxima, None, self.n_rows)
+        rows, maxima = rows[order], maxima[order]
+        edge = torch.full((self.n_rows,), float("-inf"), dtype=maxima.dtype, device=maxima.device)
+        least = edge.clone()
+        at_edge, at_least = rank == self.k, rank == self.k - 1
+        edge[rows[at_edge]] = maxima[at_edge]
+        least[rows[at_least]] = maxima[at_least]
+        return order[(rank <= self.k) | (maxima == edge[rows])], least
 
+    def flush(self) -> None:
+        """Merge the pending candidates into the running top (exact)."""
+        if self._pending and self.values is not None:
+            values = torch.cat([self.values.reshape(-1)] + [v for v, _, _ in self._pending])
+            ids = torch.cat([self.ids.reshape(-1)] + [i for _, i, _ in self._pending])
+            rows = torch.arange(self.n_rows, device=values.device).repeat_interleave(self.k)
+            rows = torch.cat([rows] + [r for _, _, r in self._pending])
+            self.values, self.ids = top_per_row(values, ids, rows, self.n_rows, self.k)
+            self._update_floors()
+        self._pending, self._pending_batches, self._pending_size = [], 0, 0
 
-class RunningTop:
-    """The k best units of every channel of one layer seen so far, as values and unit ids ``(C, <=k)``.
+    def _update_floors(self) -> None:
+        assert self.values is not None
+        floor = self.values[:, self.k - 1]
+        full = (~torch.isinf(floor)).tolist()
+        bounds = zip(self.first_row, self.first_row[1:], strict=False)
+        self._floors = [(floor[start:stop, None], all(full[start:stop])) for start, stop in bounds]
 
-    Immutable: :meth:`added` returns a new one. Batches' candidates are merged ``merge_every`` at a time, so
-    the per-batch cost is only :func:`batch_candidates`; read :attr:`values` / :attr:`ids` after
-    :meth:`flushed`."""
-
-    merge_every = 8
-
-    def __init__(self, k: int, shape: tuple[int, int, int], values: Tensor | None = None, ids: Tensor | None = None,
-                 pending: tuple[tuple[Tensor, Tensor], ...] = ()):
-        self.k, self.shape = k, shape
-        self.values, self.ids = values, ids
-        self.pending = pending
-
-    def added(self, candidates: tuple[Tensor, Tensor], first_image: int) -> RunningTop:
-        """This running top with one batch's :func:`batch_candidates` added; the batch's images are
-        ``first_image, first_image + 1, ...``."""
-        values, ids = candidates
-        ids = torch.where(ids == EMPTY, EMPTY, ids + first_image * (self.shape[1] * self.shape[2]))
-        result = RunningTop(self.k, self.shape, self.values, self.ids, (*self.pending, (values, ids)))
-        return result.flushed() if len(result.pending) >= self.merge_every else result
-
-    def flushed(self) -> RunningTop:
-        """All pending candidates merged into the top k."""
-        if not self.pending:
-            return self
-        parts = ([(self.values, self.ids)] if self.values is not None else []) + list(self.pending)
-        dtype = parts[0][0].dtype
-        values = torch.cat([v.to(dtype) for v, _ in parts], dim=1)
-        ids = torch.cat([i for _, i in parts], dim=1)
-        return RunningTop(self.k, self.shape, *select_top(values, ids, self.k))
+    # -- results -----------------------------------------------------------------------------------------
+    def result(self, layer: int) -> tuple[Tensor, Tensor]:
+        """Values and unit ids ``(C, k')`` of the ``layer``-th layer, best first; ``k' < k`` only when fewer
+        than k units exist."""
+        self.flush()
+        assert self.values is not None and self.ids is not None
+        values = self.values[self.first_row[layer]:self.first_row[layer + 1]]
+        ids = self.ids[self.first_row[layer]:self.first_row[layer + 1]]
+        real = int((ids != EMPTY).sum(dim=1).min()) if ids.numel() else 0
+        return values[:, :real], ids[:, :real]
 
 
 def split_ids(ids: Tensor, shape: tuple[int, int, int]) -> tuple[Tensor, Tensor, Tensor]:
