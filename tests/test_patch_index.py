@@ -48,8 +48,14 @@ def brute_force(model: nn.Module, images: torch.Tensor, k: int,
             continue
         n, c, h, w = activation.shape
         flat = activation.detach().permute(1, 0, 2, 3).reshape(c, n * h * w)  # unit id = image * h*w + y*w + x
-        order = torch.sort(-flat, dim=1, stable=True).indices[:, :k]  # value descending, ties by id ascending
-        tops[name] = (flat.gather(1, order).numpy(), order.numpy())
+        kth = flat.topk(min(k, flat.shape[1]), dim=1).values[:, -1]
+        values, ids = [], []
+        for row, threshold in zip(flat, kth, strict=True):  # every unit tied with the k-th best competes
+            candidates = (row >= threshold).nonzero()[:, 0].tolist()
+            best = sorted(candidates, key=lambda unit: (-float(row[unit]), unit))[:k]  # value desc, then id
+            values.append(row[best].numpy())
+            ids.append(np.array(best))
+        tops[name] = (np.stack(values), np.stack(ids))
     return tops
 
 
