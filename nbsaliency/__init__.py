@@ -47,15 +47,21 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``nbs.Explorer`` is imported on first use, so the engine never pulls in the widget stack."""
+    """``nbs.Explorer`` and the figure helpers are imported on first use, so the engine never pulls in the
+    widget stack or matplotlib."""
     if name == "Explorer":
         from .widget import Explorer
 
         return Explorer
+    if name == "top_patches_figure":  # matplotlib is imported only when a figure is drawn
+        from .patch_figure import top_patches_figure
+
+        return top_patches_figure
     raise AttributeError(f"module 'nbsaliency' has no attribute {name!r}")
 
 
 __all__ = [
+    "top_patches_figure",
     "top_patches",
     "ReceptiveFields",
     "receptive_field",

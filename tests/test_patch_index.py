@@ -25,16 +25,17 @@ from nbsaliency.patches import (
     IndexRebuildWarning,
     PatchIndex,
 )
-from nbsaliency.patches.topk import TopAccumulator, split_ids
+from nbsaliency.patches.topk import PerImageTop, TopAccumulator, split_ids
 from nbsaliency.receptive_field import NotSpatialError
 from nbsaliency.recording import record_forward
 from tests.invariance import ModelSnapshot
 from tests.models import make_input, make_model
 
 
-def brute_force(model: nn.Module, images: torch.Tensor, k: int,
-                batch_size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every spatial layer's top-k per channel by one stable sort of all its activations: values, unit ids.
+def brute_force(model: nn.Module, images: torch.Tensor, k: int, batch_size: int,
+                one_per_image: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every spatial layer's top-k per channel by sorting all its activations (or, one per image, each image's
+    first maximum) by value descending, then unit id: values and unit ids.
 
     The activations are computed in the index's batches: a convolution's float result may differ in the last
     bit with the batch size, so the brute force must see the very numbers the index saw."""
@@ -48,6 +49,11 @@ def brute_force(model: nn.Module, images: torch.Tensor, k: int,
             continue
         n, c, h, w = activation.shape
         flat = activation.detach().permute(1, 0, 2, 3).reshape(c, n * h * w)  # unit id = image * h*w + y*w + x
+        if one_per_image:  # keep only each image's first maximum; every other unit drops out
+            per_image = flat.reshape(c, n, h * w)
+            first_max = per_image.argmax(dim=2, keepdim=True)
+            keep = torch.zeros_like(per_image, dtype=torch.bool).scatter_(2, first_max, True)
+            flat = torch.where(keep, per_image, torch.tensor(float("-inf"))).reshape(c, n * h * w)
         kth = flat.topk(min(k, flat.shape[1]), dim=1).values[:, -1]
         values, ids = [], []
         for row, threshold in zip(flat, kth, strict=True):  # every unit tied with the k-th best competes
@@ -87,32 +93,47 @@ def demo_index(demo_model, demo_images, one_torch_thread):
 
 # -- exactness -------------------------------------------------------------------------------------------------
 def test_demo_index_equals_brute_force_on_every_layer_and_channel(demo_model, demo_images, demo_index):
-    assert_equals_brute_force(demo_index, brute_force(demo_model, demo_images, 9, batch_size=64))
-    assert demo_index.n_images == 240 and demo_index.k == 9
+    assert_equals_brute_force(demo_index, brute_force(demo_model, demo_images, 9, 64, one_per_image=True))
+    assert demo_index.n_images == 240 and demo_index.k == 9 and demo_index.one_per_image
     first = demo_index.top("block3.conv2", 5)
     assert len(first) == 9 and first[0].value >= first[-1].value
+    assert len({unit.image for unit in first}) == 9  # nine different images
 
 
-def test_small_batches_are_exact_across_batch_boundaries(demo_model, demo_images):
-    index = PatchIndex.build(demo_model, demo_images[:60], batch_size=7, progress=False)
-    assert_equals_brute_force(index, brute_force(demo_model, demo_images[:60], 9, batch_size=7))
+def test_demo_unit_index_equals_brute_force(demo_model, demo_images):
+    index = PatchIndex.build(demo_model, demo_images, one_per_image=False, progress=False)
+    assert_equals_brute_force(index, brute_force(demo_model, demo_images, 9, 64, one_per_image=False))
+    assert any(len({unit.image for unit in index.top(layer, 0)}) < 9 for layer in index.layers)
+
+
+@pytest.mark.parametrize("one_per_image", [True, False])
+def test_small_batches_are_exact_across_batch_boundaries(demo_model, demo_images, one_per_image):
+    index = PatchIndex.build(demo_model, demo_images[:60], batch_size=7, one_per_image=one_per_image, progress=False)
+    assert_equals_brute_force(index, brute_force(demo_model, demo_images[:60], 9, 7, one_per_image))
 
 
 @pytest.mark.parametrize("shape", [(3, 7, 7), (5, 1, 1), (2, 5, 3), (4, 32, 32), (3, 64, 48)])
-def test_accumulator_is_exact_with_many_ties_and_odd_map_sizes(shape):
+@pytest.mark.parametrize("accumulator_type", [TopAccumulator, PerImageTop])
+def test_accumulators_are_exact_with_many_ties_and_odd_map_sizes(shape, accumulator_type):
     """Small-integer activations tie everywhere: the order must still be value, then image, y, x."""
     generator = torch.Generator().manual_seed(sum(shape))
     batches = [torch.randint(0, 6, (b, *shape), generator=generator).float() for b in (1, 3, 8, 2, 8, 8, 5)]
-    accumulator = TopAccumulator(9, [shape])
+    accumulator = accumulator_type(9, [shape])
     first = 0
     for batch in batches:
         accumulator.add([batch], first)
         first += batch.shape[0]
     values, ids = accumulator.result(0)
     everything = torch.cat(batches)
-    c = shape[0]
+    c, h, w = shape
     flat = everything.permute(1, 0, 2, 3).reshape(c, -1)
-    order = torch.sort(-flat, dim=1, stable=True).indices[:, :9]
+    ranked = flat
+    if accumulator_type is PerImageTop:  # each image competes with its first maximum only
+        per_image = flat.reshape(c, -1, h * w)
+        first = per_image == per_image.amax(dim=2, keepdim=True)
+        first &= first.cumsum(dim=2) == 1
+        ranked = torch.where(first, per_image, -1.0).reshape(c, -1)
+    order = torch.sort(-ranked, dim=1, stable=True).indices[:, :9]
     assert torch.equal(ids, order) and torch.equal(values, flat.gather(1, order))
     images, ys, xs = split_ids(ids, shape)
     assert torch.equal(everything[images, torch.arange(c)[:, None], ys, xs], values)
@@ -120,8 +141,9 @@ def test_accumulator_is_exact_with_many_ties_and_odd_map_sizes(shape):
 
 def test_fewer_units_than_k_gives_every_unit():
     model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.AdaptiveAvgPool2d(2)).eval()
-    index = PatchIndex.build(model, make_input(2, 8), k=9, progress=False)
-    assert index.tops("1").values.shape == (2, 8)  # 2 images x 2 x 2 positions
+    units = PatchIndex.build(model, make_input(2, 8), k=9, one_per_image=False, progress=False)
+    assert units.tops("1").values.shape == (2, 8)  # 2 images x 2 x 2 positions
+    assert PatchIndex.build(model, make_input(2, 8), k=9, progress=False).tops("1").values.shape == (2, 2)
 
 
 class Reused(nn.Module):
@@ -137,21 +159,24 @@ class Reused(nn.Module):
         return self.relu(self.conv2(x) - 0.1).mean(dim=(2, 3))
 
 
-def test_reused_inplace_modules_and_resnet_blocks_equal_brute_force():
+@pytest.mark.parametrize("one_per_image", [True, False])
+def test_reused_inplace_modules_and_resnet_blocks_equal_brute_force(one_per_image):
     for model in (Reused().eval(), make_model("resnet")):
         images = make_input(10, 12, seed=3)
-        expected = brute_force(model, images, 4, batch_size=3)
-        index = PatchIndex.build(model, images, k=4, batch_size=3, progress=False)
+        expected = brute_force(model, images, 4, 3, one_per_image)
+        index = PatchIndex.build(model, images, k=4, batch_size=3, one_per_image=one_per_image, progress=False)
         assert_equals_brute_force(index, expected)
     assert "relu#2" in index.layers or "layer1.0.relu#2" in index.layers
 
 
 # -- shards ----------------------------------------------------------------------------------------------------
-def test_shards_merge_into_exactly_the_one_pass_index(demo_model, demo_images):
+@pytest.mark.parametrize("one_per_image", [True, False])
+def test_shards_merge_into_exactly_the_one_pass_index(demo_model, demo_images, one_per_image):
     """Shards cut at batch boundaries see bit-identical activations, so the merge is bit-identical too."""
-    one_pass = PatchIndex.build(demo_model, demo_images, batch_size=10, progress=False)
+    one_pass = PatchIndex.build(demo_model, demo_images, batch_size=10, one_per_image=one_per_image, progress=False)
     cuts = [0, 50, 60, 170, 240]
-    shards = [PatchIndex.build(demo_model, demo_images[a:b], offset=a, batch_size=10, progress=False)
+    shards = [PatchIndex.build(demo_model, demo_images[a:b], offset=a, batch_size=10, one_per_image=one_per_image,
+                               progress=False)
               for a, b in zip(cuts, cuts[1:], strict=False)]
     merged = shards[2].merge(shards[0], shards[3], shards[1])  # any order
     assert_same_index(merged, one_pass)
@@ -165,6 +190,8 @@ def test_merging_overlapping_or_unlike_indexes_is_refused(demo_model, demo_image
         a.merge(PatchIndex.build(demo_model, demo_images[10:30], offset=10, progress=False))
     with pytest.raises(IndexMismatchError, match="same k"):
         a.merge(PatchIndex.build(demo_model, demo_images[20:30], offset=20, k=3, progress=False))
+    with pytest.raises(IndexMismatchError, match="one_per_image"):
+        a.merge(PatchIndex.build(demo_model, demo_images[20:30], offset=20, one_per_image=False, progress=False))
     other = make_model("vgg")
     with pytest.raises(IndexMismatchError):
         a.merge(PatchIndex.build(other, make_input(3, 16), offset=20, progress=False))
@@ -209,6 +236,9 @@ def test_stale_files_are_rebuilt_with_a_message(demo_images, tmp_path):
         PatchIndex.load_or_build(path, model, changed, progress=False)
     with pytest.warns(IndexRebuildWarning, match="the settings"):
         PatchIndex.load_or_build(path, model, changed, k=4, progress=False)
+    with pytest.warns(IndexRebuildWarning, match="the settings"):
+        unit_index = PatchIndex.load_or_build(path, model, changed, k=4, one_per_image=False, progress=False)
+    assert not PatchIndex.load(path).one_per_image and not unit_index.one_per_image
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte", "garbage"])

@@ -31,7 +31,7 @@ from ..validation import as_image_batch
 from .dataset import ImageSource
 from .errors import DatasetItemError, EmptyDatasetError, IndexBuildCancelled
 from .progress import ProgressLike, resolve
-from .topk import TopAccumulator
+from .topk import PerImageTop, TopAccumulator
 
 
 @dataclass
@@ -114,7 +114,7 @@ class _Plan:
 class _Streamer:
     """Forward hooks feeding each selected layer's output to the accumulator as soon as it is produced."""
 
-    def __init__(self, model: nn.Module, plan: _Plan, accumulator: TopAccumulator):
+    def __init__(self, model: nn.Module, plan: _Plan, accumulator: TopAccumulator | PerImageTop):
         self.model, self.plan, self.accumulator = model, plan, accumulator
         self._thread = 0
         self._calls: dict[str, int] = defaultdict(int)
@@ -174,7 +174,8 @@ class _Streamer:
 
 
 def build_tops(model: nn.Module, source: ImageSource, *, k: int, layers: Sequence[str] | None, batch_size: int,
-               offset: int, progress: ProgressLike, cancel: threading.Event | None) -> BuiltTops:
+               offset: int, progress: ProgressLike, cancel: threading.Event | None,
+               one_per_image: bool = True) -> BuiltTops:
     """The top-k of every selected layer after one pass over ``source``.
 
     Raises :class:`IndexBuildCancelled` when ``cancel`` is set (checked before every batch)."""
@@ -183,7 +184,7 @@ def build_tops(model: nn.Module, source: ImageSource, *, k: int, layers: Sequenc
     report = resolve(progress)
     total = source.length
     plan: _Plan | None = None
-    accumulator: TopAccumulator | None = None
+    accumulator: TopAccumulator | PerImageTop | None = None
     streamer: _Streamer | None = None
     done = 0
     if report is not None:
@@ -196,7 +197,8 @@ def build_tops(model: nn.Module, source: ImageSource, *, k: int, layers: Sequenc
             batch = check(batch, start)
             if plan is None:
                 plan = _Plan(model, batch[:1], layers)
-                accumulator = TopAccumulator(k, [plan.shapes[names[0]] for names in plan.slots])
+                shapes = [plan.shapes[names[0]] for names in plan.slots]
+                accumulator = PerImageTop(k, shapes) if one_per_image else TopAccumulator(k, shapes)
                 streamer = hooks.enter_context(_Streamer(model, plan, accumulator))
             streamer.run(batch)  # type: ignore[union-attr]
             accumulator.end_batch(offset + start)  # type: ignore[union-attr]

@@ -5,7 +5,7 @@
   :data:`SAMPLE` images are hashed whole; larger ones through ``SAMPLE`` evenly spaced images (always the
   first and the last), so that checking a large on-disk dataset does not cost a pass over it. Editing an
   image outside the sample while keeping the length and shape goes unnoticed: delete the file then.
-* settings: k, the layers, the image offset of a shard and the index format version.
+* settings: k, the layers, one unit per image or not, the image offset of a shard and the format version.
 """
 
 from __future__ import annotations
@@ -60,20 +60,22 @@ def dataset_fingerprint(source: ImageSource, sample: int = SAMPLE) -> dict[str, 
             "content": digest.hexdigest(), "hashed_images": len(indices)}
 
 
-def settings_fingerprint(k: int, layers: list[str] | None, offset: int = 0) -> dict[str, Any]:
-    return {"format": FORMAT_VERSION, "k": k, "layers": layers, "offset": offset}
+def settings_fingerprint(k: int, layers: list[str] | None, offset: int = 0,
+                         one_per_image: bool = True) -> dict[str, Any]:
+    return {"format": FORMAT_VERSION, "k": k, "layers": layers, "offset": offset, "one_per_image": one_per_image}
 
 
 def fingerprint(model: nn.Module, source: ImageSource, k: int, layers: list[str] | None,
-                offset: int = 0) -> dict[str, Any]:
+                offset: int = 0, one_per_image: bool = True) -> dict[str, Any]:
     """The key a saved index must match to be used."""
     return {"model": model_fingerprint(model), "dataset": dataset_fingerprint(source),
-            "settings": settings_fingerprint(k, layers, offset)}
+            "settings": settings_fingerprint(k, layers, offset, one_per_image)}
 
 
 def differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """What differs between two fingerprints, in words (empty when they match)."""
-    names = {"model": "the model's weights", "dataset": "the dataset", "settings": "the settings (k, layers)"}
+    names = {"model": "the model's weights", "dataset": "the dataset",
+             "settings": "the settings (k, layers, one_per_image)"}
     changed = [names[key] for key in names if saved.get(key) != current.get(key)]
     if current.get("dataset", {}).get("content") is None and "the dataset" not in changed:
         changed.append("the dataset (it cannot be fingerprinted)")

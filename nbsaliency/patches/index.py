@@ -5,6 +5,10 @@ Fig. 2): the nine strongest activations of a feature map across the validation s
 (the unit's receptive field) next to their projections. Units are ordered by activation value descending,
 then image index, y, x ascending, so that a batched build, a merge of shards and a brute-force computation
 give the same index.
+
+By default each image counts once per channel, with its strongest unit (``one_per_image=True``: nine different
+images, the "dataset examples" most tools show); ``one_per_image=False`` keeps the k strongest units
+wherever they are, so neighbouring units of one image can fill several places.
 """
 
 from __future__ import annotations
@@ -53,12 +57,12 @@ class PatchIndex:
     """Top-k units of every channel of every spatial layer; build with :meth:`build` or :meth:`load_or_build`.
 
     ``offset`` is the dataset index of this index's first image (shards of one dataset carry their offset, so
-    that :meth:`merge` gives the one-pass index).
+    that :meth:`merge` gives the one-pass index). ``one_per_image``: whether an image counts once per channel.
     """
 
     def __init__(self, k: int, n_images: int, offset: int, shapes: dict[str, tuple[int, int, int]],
-                 tops: dict[str, TopArrays], fingerprint: dict[str, Any]):
-        self.k, self.n_images, self.offset = k, n_images, offset
+                 tops: dict[str, TopArrays], fingerprint: dict[str, Any], one_per_image: bool = True):
+        self.k, self.n_images, self.offset, self.one_per_image = k, n_images, offset, one_per_image
         self._shapes = dict(shapes)
         self._tops = dict(tops)
         self.fingerprint = fingerprint
@@ -94,14 +98,17 @@ class PatchIndex:
 
     def __repr__(self) -> str:
         return (f"PatchIndex(k={self.k}, images={self.offset}..{self.offset + self.n_images - 1}, "
-                f"layers={len(self._shapes)})")
+                f"layers={len(self._shapes)}, one_per_image={self.one_per_image})")
 
     # -- building ----------------------------------------------------------------------------------------
     @classmethod
     def build(cls, model: nn.Module, dataset: ImageData, *, k: int = 9, layers: Sequence[str] | None = None,
-              batch_size: int = 64, offset: int = 0, progress: ProgressLike = "auto",
+              batch_size: int = 64, offset: int = 0, one_per_image: bool = True, progress: ProgressLike = "auto",
               cancel: threading.Event | None = None) -> PatchIndex:
         """One pass over ``dataset``: all layers in one forward pass per batch of ``batch_size`` images.
+
+        ``one_per_image`` (default): each image enters a channel's top-k once, with its strongest unit;
+        ``False``: the k strongest units wherever they are (Zeiler & Fergus's "top 9 activations").
 
         ``progress`` is a callback ``(done, total)``, ``True`` / ``"auto"`` for a text bar (auto: when stderr is
         a terminal) or ``False``. Setting ``cancel`` stops the pass with
@@ -109,14 +116,14 @@ class PatchIndex:
         """
         source = ImageSource(dataset)
         layer_list = list(layers) if layers is not None else None
-        key = fingerprint(model, source, k, layer_list, offset)
+        key = fingerprint(model, source, k, layer_list, offset, one_per_image)
         built = build_tops(model, source, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
-                           progress=progress, cancel=cancel)
+                           progress=progress, cancel=cancel, one_per_image=one_per_image)
         tops = {}
         for name, (values, ids) in built.tops.items():
             images, ys, xs = split_ids(ids, built.shapes[name])
             tops[name] = TopArrays(_numpy_values(values), images.cpu().numpy(), ys.cpu().numpy(), xs.cpu().numpy())
-        return cls(k, built.n_images, offset, built.shapes, tops, key)
+        return cls(k, built.n_images, offset, built.shapes, tops, key, one_per_image)
 
     def merge(self, *others: PatchIndex) -> PatchIndex:
         """The index of the union of disjoint shards (``PatchIndex.merge(a, b)`` or ``a.merge(b, c)``);
@@ -124,8 +131,9 @@ class PatchIndex:
         shards = sorted((self, *others), key=lambda index: index.offset)
         first = shards[0]
         for shard in shards[1:]:
-            if shard.k != first.k or shard._shapes != first._shapes:
-                raise IndexMismatchError("only indexes with the same k and the same layers and shapes can be merged")
+            if shard.k != first.k or shard._shapes != first._shapes or shard.one_per_image != first.one_per_image:
+                raise IndexMismatchError("only indexes with the same k, one_per_image setting and the same layers and "
+                                         "shapes can be merged")
             if shard.fingerprint.get("model") != first.fingerprint.get("model"):
                 raise IndexMismatchError("the indexes were built with different model weights")
         for a, b in zip(shards, shards[1:], strict=False):
@@ -140,7 +148,7 @@ class PatchIndex:
         key = {"model": first.fingerprint.get("model"), "settings": settings,
                "dataset": {"shards": [s.fingerprint.get("dataset") for s in shards]}}
         n_images = sum(s.n_images for s in shards)
-        return PatchIndex(first.k, n_images, first.offset, first._shapes, tops, key)
+        return PatchIndex(first.k, n_images, first.offset, first._shapes, tops, key, first.one_per_image)
 
     # -- files -------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -150,6 +158,7 @@ class PatchIndex:
             for field, array in zip(TopArrays._fields, self._tops[name], strict=True):
                 arrays[f"layer{i}_{field}"] = array
         metadata = {"format": FORMAT, "k": self.k, "n_images": self.n_images, "offset": self.offset,
+                    "one_per_image": self.one_per_image,
                     "layers": [[name, list(shape)] for name, shape in self._shapes.items()],
                     "fingerprint": self.fingerprint}
         write_npz(path, arrays, metadata)
@@ -165,21 +174,23 @@ class PatchIndex:
             shapes = {name: tuple(int(s) for s in shape) for name, shape in meta["layers"]}
             tops = {name: TopArrays(*(arrays[f"layer{i}_{field}"] for field in TopArrays._fields))
                     for i, name in enumerate(shapes)}
-            return cls(int(meta["k"]), int(meta["n_images"]), int(meta["offset"]), shapes, tops, meta["fingerprint"])
+            return cls(int(meta["k"]), int(meta["n_images"]), int(meta["offset"]), shapes, tops, meta["fingerprint"],
+                       bool(meta["one_per_image"]))
         except (KeyError, TypeError, ValueError) as error:
             raise CorruptIndexError(f"{path}: incomplete index metadata ({error})") from error
 
     @classmethod
     def load_or_build(cls, path: str | Path, model: nn.Module, dataset: ImageData, *, k: int = 9,
                       layers: Sequence[str] | None = None, batch_size: int = 64, offset: int = 0,
-                      progress: ProgressLike = "auto", cancel: threading.Event | None = None) -> PatchIndex:
+                      one_per_image: bool = True, progress: ProgressLike = "auto",
+                      cancel: threading.Event | None = None) -> PatchIndex:
         """The saved index at ``path`` if it was built for this model's weights, this dataset and these
         settings; otherwise (missing, stale or corrupted file) build it, save it and return it. A stale or
         corrupted file is never used: it is rebuilt with an :class:`~nbsaliency.patches.IndexRebuildWarning`."""
         path = Path(path)
         layer_list = list(layers) if layers is not None else None
         if path.exists():
-            current = fingerprint(model, ImageSource(dataset), k, layer_list, offset)
+            current = fingerprint(model, ImageSource(dataset), k, layer_list, offset, one_per_image)
             try:
                 saved = cls.load(path)
             except CorruptIndexError as error:
@@ -191,7 +202,7 @@ class PatchIndex:
                 warnings.warn(f"{path} is stale ({' and '.join(changed)} changed since it was built); rebuilding "
                               "the patch index", IndexRebuildWarning, stacklevel=2)
         index = cls.build(model, dataset, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
-                          progress=progress, cancel=cancel)
+                          one_per_image=one_per_image, progress=progress, cancel=cancel)
         index.save(path)
         return index
 

@@ -221,6 +221,63 @@ class TopAccumulator:
         return values[:, :real], ids[:, :real]
 
 
+class PerImageTop:
+    """Exact running top-k of every channel where each image counts once, with its strongest unit (the first
+    in row-major order among equal maxima): the "dataset examples" view, nine different images per channel.
+
+    Same interface and order as :class:`TopAccumulator` (value descending, then unit id, so image index). A
+    batch costs one ``amax`` over each map; only maps whose maximum beats the channel's current k-th value
+    (its *floor*) are located (``argmax``) and merged. Images arrive in increasing order, so a later image
+    tied with the floor cannot enter: comparing with ``>`` is exact.
+    """
+
+    def __init__(self, k: int, shapes: Sequence[tuple[int, int, int]]):
+        self.k = k
+        self.shapes = [tuple(s) for s in shapes]
+        self.values: list[Tensor | None] = [None] * len(self.shapes)
+        self.ids: list[Tensor | None] = [None] * len(self.shapes)
+        self._batch: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
+
+    def add(self, activations: Sequence[Tensor], first_image: int) -> None:
+        for layer, activation in enumerate(activations):
+            self.add_layer(layer, activation)
+        self.end_batch(first_image)
+
+    def add_layer(self, layer: int, activation: Tensor) -> None:
+        """Reduce one layer's ``(B, C, h, w)`` activation now (a later in-place op may change it) to the maps
+        that beat their channel's floor: their index ``image * C + channel``, maximum and first position."""
+        b, c = activation.shape[:2]
+        _, h, w = self.shapes[layer]
+        maps = activation.reshape(b * c, h * w)
+        best = maps.amax(dim=1)
+        if self.values[layer] is None:
+            self.values[layer] = torch.full((c, self.k), float("-inf"), dtype=best.dtype, device=best.device)
+            self.ids[layer] = torch.full((c, self.k), EMPTY, dtype=torch.int64, device=best.device)
+        floor = self.values[layer][:, -1].repeat(b)  # entry i is (image i // c, channel i % c)
+        entering = (best > floor).nonzero()[:, 0]
+        positions = maps.index_select(0, entering).argmax(dim=1)  # the first maximum of each map
+        self._batch[layer] = (entering, best[entering], positions)
+
+    def end_batch(self, first_image: int) -> None:
+        """Merge the current batch's entering maps (its images are ``first_image, first_image + 1, ...``)."""
+        for layer, (entering, best, positions) in self._batch.items():
+            if not len(entering):
+                continue
+            c, h, w = self.shapes[layer]
+            values, ids = self.values[layer], self.ids[layer]
+            new_ids = (entering // c + first_image) * (h * w) + positions
+            rows = torch.cat([torch.arange(c, device=best.device).repeat_interleave(self.k), entering % c])
+            self.values[layer], self.ids[layer] = top_per_row(
+                torch.cat([values.reshape(-1), best]), torch.cat([ids.reshape(-1), new_ids]), rows, c, self.k)
+        self._batch = {}
+
+    def result(self, layer: int) -> tuple[Tensor, Tensor]:
+        values, ids = self.values[layer], self.ids[layer]
+        assert values is not None and ids is not None
+        real = int((ids != EMPTY).sum(dim=1).min()) if ids.numel() else 0
+        return values[:, :real], ids[:, :real]
+
+
 def split_ids(ids: Tensor, shape: tuple[int, int, int]) -> tuple[Tensor, Tensor, Tensor]:
     """Unit ids -> (image, y, x)."""
     _, h, w = shape
