@@ -225,18 +225,24 @@ class PerImageTop:
     """Exact running top-k of every channel where each image counts once, with its strongest unit (the first
     in row-major order among equal maxima): the "dataset examples" view, nine different images per channel.
 
-    Same interface and order as :class:`TopAccumulator` (value descending, then unit id, so image index). A
-    batch costs one ``amax`` over each map; only maps whose maximum beats the channel's current k-th value
-    (its *floor*) are located (``argmax``) and merged. Images arrive in increasing order, so a later image
-    tied with the floor cannot enter: comparing with ``>`` is exact.
+    Same interface and order as :class:`TopAccumulator` (value descending, then unit id, so image index), and
+    like it one accumulator for the channels of all layers. A layer costs one ``amax`` over its maps; only maps
+    whose maximum beats the channel's current k-th value (its *floor*) are located (``argmax``); a batch ends
+    with one merge for all layers. Images arrive in increasing order, so a later image tied with the floor
+    cannot enter: comparing with ``>`` is exact.
     """
 
     def __init__(self, k: int, shapes: Sequence[tuple[int, int, int]]):
         self.k = k
         self.shapes = [tuple(s) for s in shapes]
-        self.values: list[Tensor | None] = [None] * len(self.shapes)
-        self.ids: list[Tensor | None] = [None] * len(self.shapes)
-        self._batch: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
+        self.first_row = [0]
+        for c, _, _ in self.shapes:
+            self.first_row.append(self.first_row[-1] + c)
+        self.n_rows = self.first_row[-1]
+        self.values: Tensor | None = None  # (rows, k), best first
+        self.ids: Tensor | None = None
+        self._floors: list[Tensor] = []
+        self._batch: list[tuple[int, Tensor, Tensor, Tensor]] = []  # (layer, entering maps, maxima, positions)
 
     def add(self, activations: Sequence[Tensor], first_image: int) -> None:
         for layer, activation in enumerate(activations):
@@ -250,30 +256,42 @@ class PerImageTop:
         _, h, w = self.shapes[layer]
         maps = activation.reshape(b * c, h * w)
         best = maps.amax(dim=1)
-        if self.values[layer] is None:
-            self.values[layer] = torch.full((c, self.k), float("-inf"), dtype=best.dtype, device=best.device)
-            self.ids[layer] = torch.full((c, self.k), EMPTY, dtype=torch.int64, device=best.device)
-        floor = self.values[layer][:, -1].repeat(b)  # entry i is (image i // c, channel i % c)
-        entering = (best > floor).nonzero()[:, 0]
-        positions = maps.index_select(0, entering).argmax(dim=1)  # the first maximum of each map
-        self._batch[layer] = (entering, best[entering], positions)
+        if self.values is None:
+            self.values = torch.full((self.n_rows, self.k), float("-inf"), dtype=best.dtype, device=best.device)
+            self.ids = torch.full((self.n_rows, self.k), EMPTY, dtype=torch.int64, device=best.device)
+            self._update_floors()
+        if best.dtype != self.values.dtype:
+            best = best.to(self.values.dtype)
+        entering = (best.view(b, c) > self._floors[layer]).view(-1).nonzero()[:, 0]
+        if len(entering):
+            positions = maps.index_select(0, entering).argmax(dim=1)  # the first maximum of each map
+            self._batch.append((layer, entering, best[entering], positions))
 
     def end_batch(self, first_image: int) -> None:
         """Merge the current batch's entering maps (its images are ``first_image, first_image + 1, ...``)."""
-        for layer, (entering, best, positions) in self._batch.items():
-            if not len(entering):
-                continue
+        if not self._batch or self.values is None or self.ids is None:
+            self._batch = []
+            return
+        values, ids, rows = [self.values.view(-1)], [self.ids.view(-1)], [
+            torch.arange(self.n_rows, device=self.values.device).repeat_interleave(self.k)]
+        for layer, entering, best, positions in self._batch:
             c, h, w = self.shapes[layer]
-            values, ids = self.values[layer], self.ids[layer]
-            new_ids = (entering // c + first_image) * (h * w) + positions
-            rows = torch.cat([torch.arange(c, device=best.device).repeat_interleave(self.k), entering % c])
-            self.values[layer], self.ids[layer] = top_per_row(
-                torch.cat([values.reshape(-1), best]), torch.cat([ids.reshape(-1), new_ids]), rows, c, self.k)
-        self._batch = {}
+            values.append(best)
+            ids.append((entering // c + first_image) * (h * w) + positions)
+            rows.append(entering % c + self.first_row[layer])
+        self.values, self.ids = top_per_row(torch.cat(values), torch.cat(ids), torch.cat(rows), self.n_rows, self.k)
+        self._update_floors()
+        self._batch = []
+
+    def _update_floors(self) -> None:
+        assert self.values is not None
+        floor = self.values[:, self.k - 1]
+        self._floors = [floor[start:stop] for start, stop in zip(self.first_row, self.first_row[1:], strict=False)]
 
     def result(self, layer: int) -> tuple[Tensor, Tensor]:
-        values, ids = self.values[layer], self.ids[layer]
-        assert values is not None and ids is not None
+        assert self.values is not None and self.ids is not None
+        values = self.values[self.first_row[layer]:self.first_row[layer + 1]]
+        ids = self.ids[self.first_row[layer]:self.first_row[layer + 1]]
         real = int((ids != EMPTY).sum(dim=1).min()) if ids.numel() else 0
         return values[:, :real], ids[:, :real]
 
