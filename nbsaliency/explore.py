@@ -8,7 +8,7 @@ first out), so switching method, layer, channel or neuron on an image costs a ba
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -127,6 +127,7 @@ class ExplorerBackend:
         if not self.inputs:
             raise InputError("images is empty; give at least one image")
         self._sessions: OrderedDict[int, Session] = OrderedDict()
+        self._added: dict[Hashable, int] = {}
         self._max_sessions = max_sessions
         first = self.session(0)
         n_classes = first.output.shape[1] if first.output.dim() == 2 else 0
@@ -147,6 +148,17 @@ class ExplorerBackend:
             while len(self._sessions) > self._max_sessions:
                 self._sessions.popitem(last=False)
         return self._sessions[image_index]
+
+    def add_input(self, x: Tensor, key: Hashable) -> int:
+        """The index of the input added under ``key`` (e.g. a dataset image opened from the patch grid),
+        appending ``x``, a ``(C, H, W)`` model input, the first time only."""
+        if key not in self._added:
+            if not isinstance(x, Tensor) or x.dim() != 3:
+                raise InputError(f"an added input must be a (C, H, W) tensor; got "
+                                 f"{type(x).__name__}{tuple(x.shape) if isinstance(x, Tensor) else ''}")
+            self.inputs.append(x)
+            self._added[key] = len(self.inputs) - 1
+        return self._added[key]
 
     def default_selection(self) -> Selection:
         """The last layer with spatial maps that a module without children produced (the last conv stage)."""

@@ -63,6 +63,34 @@ Python -> JS   {"kind": MSG_OPTIMISE_FRAME, "run": int, "step": int, "steps": in
 Python -> JS   {"kind": MSG_OPTIMISE_DONE, "run": int, "cancelled": bool, "cached": bool, "error": str}
     Exactly one per request: finished, cancelled, answered from the cache, or refused / failed (``error``
     in plain words, "" otherwise; the rest of the widget keeps working).
+Top-activating patches (engine side: nbsaliency/patch_jobs.py; view: js/src/patches_panel.ts)
+    The nine strongest units of the selected (layer, channel) over the dataset (Zeiler & Fergus 2014, Fig. 2),
+    from a patch index that the kernel builds in a worker thread when the widget is made.
+Synced traits (Python -> JS only):
+    index_status: str         one of INDEX_STATUSES ("none", "building", "ready", "cancelled", "error")
+    index_progress: list[int] [done, total] images of the build (total -1 while unknown)
+    index_message: str        plain words: why the build failed or stopped, else ""
+JS -> Python   {"kind": MSG_PATCHES, "id": int, "layer": str, "channel": int, "method": str}
+    The grid of (layer, channel) with projections by ``method``; methods that cannot project single units
+    (nbsaliency.patches.PROJECTION_METHODS lists those that can) project with "deconvnet" instead (the
+    answer's ``projection`` and ``note`` say so). The view keeps at most one request in flight and one
+    waiting; ids of one view increase, views start far apart.
+Python -> JS   {"kind": MSG_PATCHES_RESULT, "id": int | None, "seq": int, "layer": str, "channel": int,
+                "method": str, "projection": str, "note": str, "ready": bool, "superseded": bool, "error": str,
+                "patches": [{"rank": int, "value": float, "image": int, "y": int, "x": int,
+                             "box": [top, left, bottom, right], "shape": [h, w, 4]}, ...]}
+    Exactly one per request. ``ready`` false: no index yet (the view asks again when index_status becomes
+    "ready"); ``superseded``: a newer request replaced this one before it ran; ``error``: plain words.
+    ``image`` is the dataset index of the patch's image, ``box`` its receptive field in that image (half-open).
+    With PATCH_BUFFERS buffers per patch, in rank order: the image crop, then the projection crop (signed
+    RGB), each uint8 RGBA, h*w*4 bytes, row-major. ``seq`` increases with every answer; the view never paints
+    a grid whose seq is lower than one it already painted.
+JS -> Python   {"kind": MSG_PATCH_OPEN, "layer": str, "channel": int, "rank": int}
+    Open patch ``rank`` of the grid: its image becomes the current input (a dataset image not among the
+    explorer's images is added to them once; n_images grows), with that unit selected (target "neuron",
+    position [y, x]). Answered by the usual MSG_RESULT (id None), an error result when it cannot.
+JS -> Python   {"kind": MSG_INDEX_CANCEL}      stop building before the next batch (status "cancelled")
+JS -> Python   {"kind": MSG_INDEX_BUILD}       build again (after a cancel or an error)
 """
 
 MSG_SELECT = "select"
@@ -85,3 +113,13 @@ MSG_OPTIMISE_DONE = "optimise_done"
 OPTIMISE_VISUALISATIONS = ("class_model", "activation_maximisation", "deepdream", "invert")
 OPTIMISE_MAX_STEPS = 2000
 # -- end optimisation panel --
+
+# -- top-activating patches (patch_jobs.py / patches_panel.ts) --
+MSG_PATCHES = "patches"
+MSG_PATCHES_RESULT = "patches_result"
+MSG_PATCH_OPEN = "patch_open"
+MSG_INDEX_CANCEL = "index_cancel"
+MSG_INDEX_BUILD = "index_build"
+INDEX_STATUSES = ("none", "building", "ready", "cancelled", "error")
+PATCH_BUFFERS = 2
+# -- end top-activating patches --

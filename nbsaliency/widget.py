@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from .errors import NbsaliencyError
 from .explore import ExplorerBackend, Result, Selection
 from .figure import explorer_figure, figure_png
 from .optimise_jobs import OptimiseJobs  # optimisation panel
+from .patch_jobs import IndexSpec, IndexState, PatchJobs  # top-activating patches
 
 _STATIC = Path(__file__).parent / "static"
 
@@ -32,7 +34,15 @@ class Explorer(anywidget.AnyWidget):
     with linked Image / Layer / Channel / Neuron / Method / Target controls.
 
     ``images``: an ``(N, C, H, W)`` tensor of model inputs, or any sequence that ``preprocess`` turns into
-    ``(C, H, W)`` tensors. ``labels``: class names. ``dataset`` is reserved for top-activating patches.
+    ``(C, H, W)`` tensors. ``labels``: class names.
+
+    Top-activating patches (Zeiler & Fergus 2014): the widget shows the nine strongest units of the selected
+    channel over ``dataset`` (an ``(N, C, H, W)`` tensor, a sequence of ``(C, H, W)`` tensors, a torch Dataset
+    or an unshuffled DataLoader of model inputs; None: ``images`` themselves), from a patch index it builds in
+    the background when it is made (progress bar and Cancel in the widget). ``patch_index``: a ready
+    :class:`~nbsaliency.patches.PatchIndex` of ``dataset``, or a path where the index is saved (reused while
+    model, dataset and settings are unchanged, rebuilt otherwise). Clicking a patch opens its image with that
+    unit selected.
     """
 
     _esm = _STATIC / "widget.js"
@@ -57,13 +67,19 @@ class Explorer(anywidget.AnyWidget):
     n_images = traitlets.Int(0).tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
+    # -- top-activating patches --
+    index_status = traitlets.Unicode("none").tag(sync=True)
+    index_progress = traitlets.List(traitlets.Int(), default_value=[0, -1]).tag(sync=True)
+    index_message = traitlets.Unicode("").tag(sync=True)
+    # -- end top-activating patches --
 
     def __init__(self, model: Any, images: Any, labels: Sequence[str] | None = None, dataset: Any = None,
-                 preprocess: Callable[[Any], Any] | None = None, **kwargs: Any):
+                 preprocess: Callable[[Any], Any] | None = None, patch_index: IndexSpec = None, **kwargs: Any):
         self._backend = ExplorerBackend(model, images, labels=labels, preprocess=preprocess)
         self.dataset = dataset
         self._seq = 0
         self._applying = False
+        self._traits_lock = threading.RLock()  # the patch worker reports the index's state from its thread
         self._result: Result | None = None
         selection = self._backend.default_selection()
         super().__init__(
@@ -76,6 +92,10 @@ class Explorer(anywidget.AnyWidget):
         # -- optimisation panel: background jobs, frames sent from their thread (optimise_jobs.py) --
         self._jobs = OptimiseJobs(self._backend, lambda content, buffers: self.send(content, buffers))
         # -- end optimisation panel --
+        # -- top-activating patches: index built and grids projected in a worker thread (patch_jobs.py) --
+        self._patches = PatchJobs(self._backend, lambda content, buffers: self.send(content, buffers),
+                                  self._on_index_state, dataset=dataset, index=patch_index)
+        # -- end top-activating patches --
         self.on_msg(self._on_message)
         self.observe(self._on_selection_trait, names=list(protocol.SELECTION_TRAITS))
         self._compute(self.selection, request_id=None)
@@ -104,6 +124,15 @@ class Explorer(anywidget.AnyWidget):
             self._jobs.handle(content, self.selection)
             return
         # -- end optimisation panel --
+        # -- top-activating patches --
+        if isinstance(content, dict) and content.get("kind") == protocol.MSG_PATCH_OPEN:
+            self._open_patch(content)
+            return
+        if isinstance(content, dict) and content.get("kind") in (protocol.MSG_PATCHES, protocol.MSG_INDEX_CANCEL,
+                                                                 protocol.MSG_INDEX_BUILD):
+            self._patches.handle(content)
+            return
+        # -- end top-activating patches --
         if not isinstance(content, dict) or content.get("kind") != protocol.MSG_SELECT:
             return
         request_id = content.get("id")
@@ -127,7 +156,7 @@ class Explorer(anywidget.AnyWidget):
         self._result = result
         self._applying = True
         try:
-            with self.hold_sync():
+            with self._traits_lock, self.hold_sync():
                 for name, value in self._selection_traits(result.selection).items():
                     setattr(self, name, value)
                 self.error = ""
@@ -165,15 +194,34 @@ class Explorer(anywidget.AnyWidget):
         }
         self.send(content, [b"", b"", b""])
 
-    # -- optimisation panel --
+    # -- top-activating patches --
+    def _on_index_state(self, state: IndexState) -> None:
+        with self._traits_lock, self.hold_sync():
+            self.index_status = state.status
+            self.index_progress = [state.done, state.total]
+            self.index_message = state.message
+
+    def _open_patch(self, content: dict[str, Any]) -> None:
+        try:
+            image_index, layer, channel, position = self._patches.open(content)
+        except Exception as error:
+            self._send_error(None, error)
+            return
+        with self._traits_lock:
+            self.n_images = len(self._backend.inputs)
+        self._compute(dataclasses.replace(self.selection, image_index=image_index, layer=layer, channel=channel,
+                                          position=position, target="neuron"), request_id=None)
+
+    # -- end top-activating patches --
+    # -- optimisation panel and top-activating patches --
     def close(self) -> None:
-        """Close the widget; a running optimisation is cancelled first."""
-        jobs = getattr(self, "_jobs", None)
-        if jobs is not None:
-            jobs.close()
+        """Close the widget; a running optimisation and an index being built are cancelled first."""
+        for jobs in (getattr(self, "_jobs", None), getattr(self, "_patches", None)):
+            if jobs is not None:
+                jobs.close()
         super().close()
 
-    # -- end optimisation panel --
+    # -- end optimisation panel and top-activating patches --
     # -- static output ----------------------------------------------------------------------------------
     def figure(self):
         """A matplotlib Figure of the current view (same display settings as the widget)."""

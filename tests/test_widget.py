@@ -212,3 +212,108 @@ def test_preprocess_turns_raw_items_into_model_inputs():
 def test_bad_explorer_arguments(images, kwargs, message):
     with pytest.raises(nbs.InputError, match=message):
         Explorer(make_model("vgg"), images, **kwargs)
+
+
+# -- top-activating patches (patch_jobs.py) --
+class SlowImages(torch.utils.data.Dataset):
+    """A dataset that takes its time, so that a test sees the index while it is being built."""
+
+    def __init__(self, images: torch.Tensor, delay_s: float = 0.01):
+        self.images, self.delay_s = images, delay_s
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        import time
+
+        time.sleep(self.delay_s)
+        return self.images[i]
+
+
+def test_the_patch_grid_follows_requests_and_a_clicked_patch_becomes_the_input(demo_model):
+    from nbsaliency import demo
+
+    dataset = demo.images(60, seed=3).images
+    explorer = Explorer(demo_model, demo.images(4, seed=0).images, labels=demo.CLASS_NAMES, dataset=dataset)
+    assert explorer._patches.wait(60)
+    assert explorer.index_status == "ready" and explorer.index_progress == [60, 60] and explorer.index_message == ""
+    sent = Recorder(explorer)
+    explorer._on_message(explorer, {"kind": protocol.MSG_PATCHES, "id": 3, "layer": "block3.conv1", "channel": 5,
+                                    "method": "guided"}, [])
+    assert explorer._patches.wait(60)
+    content, buffers = sent.last
+    assert content["kind"] == protocol.MSG_PATCHES_RESULT and content["id"] == 3 and len(content["patches"]) == 9
+    assert len(buffers) == 18
+    unit = content["patches"][1]
+
+    explorer.method = "deconvnet"
+    explorer._on_message(explorer, {"kind": protocol.MSG_PATCH_OPEN, "layer": "block3.conv1", "channel": 5,
+                                    "rank": 1}, [])
+    content, _ = sent.last
+    assert content["kind"] == protocol.MSG_RESULT and content["id"] is None and content["error"] == ""
+    assert explorer.n_images == 5 and explorer.image_index == 4
+    assert explorer.selection == nbs.explore.Selection(image_index=4, layer="block3.conv1", channel=5,
+                                                       position=(unit["y"], unit["x"]), method="deconvnet",
+                                                       target="neuron", target_class=-1)
+    assert torch.equal(explorer._backend.inputs[4], dataset[unit["image"]])
+    explorer.image_index = 0
+    explorer._on_message(explorer, {"kind": protocol.MSG_PATCH_OPEN, "layer": "block3.conv1", "channel": 5,
+                                    "rank": 1}, [])
+    assert explorer.n_images == 5 and explorer.image_index == 4  # the same input, not a copy
+    explorer.close()
+
+
+@pytest.mark.parametrize(("message", "error"), [
+    ({"layer": "block3.conv1", "channel": 5, "rank": 9}, "patch 9 is out of range"),
+    ({"layer": "block3.conv1", "channel": "5", "rank": 0}, "channel must be a whole number"),
+    ({"layer": "classifier", "channel": 0, "rank": 0}, "only layers with spatial (C, h, w) maps"),
+])
+def test_a_bad_patch_open_is_answered_with_an_error_and_changes_nothing(demo_model, message, error):
+    from nbsaliency import demo
+
+    explorer = Explorer(demo_model, demo.images(3, seed=0).images)
+    assert explorer._patches.wait(60) and explorer.index_status == "ready"
+    sent = Recorder(explorer)
+    before = explorer.selection
+    explorer._on_message(explorer, {"kind": protocol.MSG_PATCH_OPEN, **message}, [])
+    content, _ = sent.last
+    assert content["kind"] == protocol.MSG_RESULT and error in content["error"] and explorer.error == content["error"]
+    assert explorer.selection == before and explorer.n_images == 3
+    select(explorer, 2, method="guided")
+    assert sent.last[0]["error"] == ""
+
+
+def test_the_kernel_answers_while_the_index_builds_and_close_cancels_it(demo_model):
+    from nbsaliency import demo
+
+    demo_model.train()
+    try:
+        snapshot = ModelSnapshot.of(demo_model)
+        explorer = Explorer(demo_model, demo.images(3, seed=0).images,
+                            dataset=SlowImages(demo.images(400, seed=1).images))
+        sent = Recorder(explorer)
+        assert explorer.index_status == "building"
+        select(explorer, 1, method="guided", image_index=1)
+        assert sent.last[0]["error"] == "" and explorer.index_status == "building"
+        assert ModelSnapshot.of(demo_model).hooks == snapshot.hooks  # the build has its own copy of the modules
+        explorer._on_message(explorer, {"kind": protocol.MSG_PATCHES, "id": 4, "layer": "block1.conv1",
+                                        "channel": 0, "method": "gradient"}, [])
+        assert sent.last[0]["ready"] is False
+        explorer.close()
+        assert explorer.index_status == "cancelled"
+        snapshot.assert_unchanged(demo_model)
+    finally:
+        demo_model.eval()
+
+
+def test_bad_dataset_is_shown_in_plain_words_and_the_widget_keeps_working(demo_model):
+    from nbsaliency import demo
+
+    explorer = Explorer(demo_model, demo.images(2, seed=0).images, dataset=[torch.rand(3, 64, 64), torch.rand(5)])
+    assert explorer._patches.wait(60)
+    assert explorer.index_status == "error"
+    assert explorer.index_message == "dataset item 1: expected a (C, H, W) image; got shape (5,)"
+    sent = Recorder(explorer)
+    select(explorer, 1, method="guided")
+    assert sent.last[0]["error"] == "" and explorer.error == ""

@@ -161,3 +161,77 @@ export function isVisualisation(value: unknown): value is Visualisation {
   return (OPTIMISE_VISUALISATIONS as readonly unknown[]).includes(value);
 }
 // -- end optimisation panel --
+
+// -- top-activating patches (nbsaliency/patch_jobs.py / patches_panel.ts) --
+export const MSG_PATCHES = "patches";
+export const MSG_PATCHES_RESULT = "patches_result";
+export const MSG_PATCH_OPEN = "patch_open";
+export const MSG_INDEX_CANCEL = "index_cancel";
+export const MSG_INDEX_BUILD = "index_build";
+export const INDEX_STATUSES = ["none", "building", "ready", "cancelled", "error"] as const;
+export const PATCH_BUFFERS = 2;
+
+export type IndexStatus = (typeof INDEX_STATUSES)[number];
+
+/** JS -> Python: the grid of (layer, channel), projected by `method` (or DeconvNet when it cannot project). */
+export interface PatchesMessage {
+  kind: typeof MSG_PATCHES;
+  id: number;
+  layer: string;
+  channel: number;
+  method: string;
+}
+
+/** One cell of a grid; its two RGBA crops are buffers PATCH_BUFFERS * rank and PATCH_BUFFERS * rank + 1. */
+export interface PatchInfo {
+  rank: number;
+  value: number;
+  /** Dataset index of the patch's image. */
+  image: number;
+  y: number;
+  x: number;
+  /** Receptive field in the image: [top, left, bottom, right), half-open. */
+  box: number[];
+  /** [h, w, 4] of both crops. */
+  shape: number[];
+}
+
+/** Python -> JS: exactly one per MSG_PATCHES request. */
+export interface PatchesResultMessage {
+  kind: typeof MSG_PATCHES_RESULT;
+  id: number | null;
+  seq: number;
+  layer: string;
+  channel: number;
+  method: string;
+  /** The method that projected ("" when the request was malformed). */
+  projection: string;
+  note: string;
+  /** False while there is no index yet: ask again when index_status becomes "ready". */
+  ready: boolean;
+  /** A newer request replaced this one before it ran. */
+  superseded: boolean;
+  error: string;
+  patches: PatchInfo[];
+}
+
+/** JS -> Python: open patch `rank` of the (layer, channel) grid as the current input, its unit selected. */
+export interface PatchOpenMessage {
+  kind: typeof MSG_PATCH_OPEN;
+  layer: string;
+  channel: number;
+  rank: number;
+}
+
+export interface IndexCommandMessage {
+  kind: typeof MSG_INDEX_CANCEL | typeof MSG_INDEX_BUILD;
+}
+
+export function isPatchesResultMessage(msg: unknown): msg is PatchesResultMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_PATCHES_RESULT;
+}
+
+export function isIndexStatus(value: unknown): value is IndexStatus {
+  return (INDEX_STATUSES as readonly unknown[]).includes(value);
+}
+// -- end top-activating patches --

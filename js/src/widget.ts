@@ -24,6 +24,8 @@ import {
   isResultMessage,
 } from "./protocol";
 import { OptimisePanel } from "./optimise_panel"; // optimisation panel
+import { PatchesPanel } from "./patches_panel"; // top-activating patches
+import { indexStateFrom, keyOf } from "./patches_state"; // top-activating patches
 import { LatestWinsQueue } from "./queue";
 import { activationColormap } from "./render";
 import { TARGET_TEXT, selectionFrom, usesClass } from "./selection";
@@ -130,6 +132,16 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     grid.element,
   );
   el.append(root);
+  // -- top-activating patches: the grid of the painted layer / channel, from the kernel's index --
+  const patches = new PatchesPanel(
+    (msg) => model.send(msg),
+    (name) => controls.catalogue.methods.find((m) => m.name === name)?.label ?? name,
+    firstId,
+  );
+  root.append(patches.element);
+  const onIndexTrait = () => patches.setIndex(indexStateFrom((n) => model.get(n)));
+  onIndexTrait();
+  // -- end top-activating patches --
   // -- optimisation panel: runs in the kernel for the current selection, streamed (optimise_panel.ts) --
   const optimise = new OptimisePanel((msg) => model.send(msg), firstId);
   root.append(optimise.element);
@@ -191,6 +203,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
 
   function onMessage(msg: unknown, buffers?: DataView[]): void {
     if (optimise.handle(msg, buffers)) return; // optimisation panel
+    if (patches.handle(msg, buffers)) return; // top-activating patches
     if (!isResultMessage(msg)) return;
     queue.resolve(msg.id);
     if (queue.shouldPaint(msg.seq)) {
@@ -203,6 +216,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
       // Show what was computed, unless the user has already asked for something newer.
       if (!queue.busy && msg.selection) controls.showSelection(msg.selection);
       root.dataset.paintedSeq = String(msg.seq);
+      if (msg.selection) patches.follow(keyOf(msg.selection)); // top-activating patches
     }
     updateBusy();
   }
@@ -235,6 +249,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     ...SELECTION_TRAITS.map((n): [string, () => void] => [`change:${n}`, onSelectionTrait]),
     ...DISPLAY_TRAITS.map((n): [string, () => void] => [`change:${n}`, onDisplayTrait]),
     ...["layers", "methods", "labels", "n_images"].map((n): [string, () => void] => [`change:${n}`, onCatalogue]),
+    ...["index_status", "index_progress", "index_message"].map((n): [string, () => void] => [`change:${n}`, onIndexTrait]),
   ];
   for (const [event, cb] of listeners) model.on(event, cb);
 

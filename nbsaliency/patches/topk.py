@@ -242,6 +242,7 @@ class PerImageTop:
         self.values: Tensor | None = None  # (rows, k), best first
         self.ids: Tensor | None = None
         self._floors: list[Tensor] = []
+        self._floorless: list[bool] = []  # per layer: some channel has fewer than k entries yet
         self._batch: list[tuple[int, Tensor, Tensor, Tensor]] = []  # (layer, entering maps, maxima, positions)
 
     def add(self, activations: Sequence[Tensor], first_image: int) -> None:
@@ -262,7 +263,10 @@ class PerImageTop:
             self._update_floors()
         if best.dtype != self.values.dtype:
             best = best.to(self.values.dtype)
-        entering = (best.view(b, c) > self._floors[layer]).view(-1).nonzero()[:, 0]
+        above = best.view(b, c) > self._floors[layer]
+        if b > self.k and self._floorless[layer]:  # first batches: below this batch's k-th best cannot enter
+            above &= best.view(b, c) >= best.view(b, c).topk(self.k, dim=0).values[-1]
+        entering = above.view(-1).nonzero()[:, 0]
         if len(entering):
             positions = maps.index_select(0, entering).argmax(dim=1)  # the first maximum of each map
             self._batch.append((layer, entering, best[entering], positions))
@@ -287,6 +291,7 @@ class PerImageTop:
         assert self.values is not None
         floor = self.values[:, self.k - 1]
         self._floors = [floor[start:stop] for start, stop in zip(self.first_row, self.first_row[1:], strict=False)]
+        self._floorless = [bool(torch.isinf(f).any()) for f in self._floors]
 
     def result(self, layer: int) -> tuple[Tensor, Tensor]:
         assert self.values is not None and self.ids is not None

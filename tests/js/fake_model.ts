@@ -44,6 +44,10 @@ export class FakeModel implements WidgetModel {
   ofKind(kind: string) {
     return this.sent.filter((m) => m.kind === kind);
   }
+  /** The selection requests the view sent (other panels send their own kinds too). */
+  get selects() {
+    return this.ofKind("select");
+  }
   /** Python sets a trait: the value changes and an event fires. */
   pythonSets(name: string, value: unknown) {
     this.set(name, value);

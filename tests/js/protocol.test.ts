@@ -32,6 +32,11 @@ describe("protocol.ts mirrors protocol.py", () => {
       expect.arrayContaining(["MSG_OPTIMISE", "MSG_OPTIMISE_CANCEL", "MSG_OPTIMISE_FRAME", "MSG_OPTIMISE_DONE",
         "OPTIMISE_VISUALISATIONS", "OPTIMISE_MAX_STEPS"]),
     );
+    // top-activating patches
+    expect(Object.keys(py)).toEqual(
+      expect.arrayContaining(["MSG_PATCHES", "MSG_PATCHES_RESULT", "MSG_PATCH_OPEN", "MSG_INDEX_CANCEL",
+        "MSG_INDEX_BUILD", "INDEX_STATUSES", "PATCH_BUFFERS"]),
+    );
   });
 
   it("has every Python constant with the same value", () => {

@@ -128,14 +128,14 @@ describe("the view", () => {
   });
 
   it("asks for a first result on render and shows it is busy", () => {
-    expect(model.sent).toHaveLength(1);
+    expect(model.selects).toHaveLength(1);
     // an empty change: the kernel answers with its current selection, so nothing set from Python is undone
-    expect(model.sent[0]).toMatchObject({ kind: MSG_SELECT, selection: {} });
+    expect(model.selects[0]).toMatchObject({ kind: MSG_SELECT, selection: {} });
     expect(root().getAttribute("aria-busy")).toBe("true");
   });
 
   it("paints a result, records its seq and goes idle", () => {
-    const { id, selection } = model.sent[0];
+    const { id, selection } = model.selects[0];
     model.emit("msg:custom", ...result(id, 7, selection));
     expect(root().dataset.paintedSeq).toBe("7");
     expect(root().getAttribute("aria-busy")).toBe("false");
@@ -150,27 +150,27 @@ describe("the view", () => {
   });
 
   it("shows the signed RGB canvas for a signed method", () => {
-    const { id, selection } = model.sent[0];
+    const { id, selection } = model.selects[0];
     model.emit("msg:custom", ...result(id, 1, { ...selection, method: "guided" }, { attribution: { shape: [3, 2, 2], signed: true } }));
     expect((el.querySelector('[aria-label="Attribution RGB"]')!.closest("figure") as HTMLElement).hidden).toBe(false);
   });
 
   it("sends only the latest of rapid changes once the request in flight is answered", () => {
-    const first = model.sent[0];
+    const first = model.selects[0];
     change(byLabel(el, "Layer"), "features.3");
     change(byLabel(el, "Method"), "guided");
     change(byLabel(el, "Channel"), "2");
-    expect(model.sent).toHaveLength(1);
+    expect(model.selects).toHaveLength(1);
     model.emit("msg:custom", ...result(first.id, 1, first.selection));
-    expect(model.sent).toHaveLength(2);
-    expect(model.sent[1].id).toBeGreaterThan(first.id);
-    expect(model.sent[1].selection).toMatchObject({ layer: "features.3", method: "guided", channel: 2 });
+    expect(model.selects).toHaveLength(2);
+    expect(model.selects[1].id).toBeGreaterThan(first.id);
+    expect(model.selects[1].selection).toMatchObject({ layer: "features.3", method: "guided", channel: 2 });
     // the controls keep the user's newest choice, not the answered one
     expect(byLabel(el, "Layer").value).toBe("features.3");
   });
 
   it("never paints a result older than the last painted", () => {
-    const { id, selection } = model.sent[0];
+    const { id, selection } = model.selects[0];
     model.emit("msg:custom", ...result(null, 5, selection));
     model.emit("msg:custom", ...result(id, 4, selection));
     expect(root().dataset.paintedSeq).toBe("5");
@@ -178,7 +178,7 @@ describe("the view", () => {
   });
 
   it("applies display controls locally and syncs their traits without a request", () => {
-    const { id, selection } = model.sent[0];
+    const { id, selection } = model.selects[0];
     model.emit("msg:custom", ...result(id, 1, selection));
     const map = el.querySelector('[aria-label="Attribution map"]') as HTMLCanvasElement;
     change(byLabel(el, "Opacity"), "0", "input");
@@ -192,38 +192,38 @@ describe("the view", () => {
     change(byLabel(el, "Signed"));
     expect(model.traits).toMatchObject({ opacity: 0.8, colormap: "coolwarm", signed: true });
     expect(model.saved).toBe(3);
-    expect(model.sent).toHaveLength(1);
+    expect(model.selects).toHaveLength(1);
   });
 
   it("follows selection traits set from Python without echoing a request", () => {
-    const { id, selection } = model.sent[0];
+    const { id, selection } = model.selects[0];
     model.emit("msg:custom", ...result(id, 1, selection));
     model.pythonSets("layer", "fc");
     model.pythonSets("channel", 2);
     expect(byLabel(el, "Layer").value).toBe("fc");
     expect(byLabel(el, "Channel").value).toBe("2");
     expect(byLabel(el, "Neuron").disabled).toBe(true);
-    expect(model.sent).toHaveLength(1);
+    expect(model.selects).toHaveLength(1);
   });
 
   it("shows errors in plain words and keeps working", () => {
-    const { id, selection } = model.sent[0];
+    const { id, selection } = model.selects[0];
     const alert = el.querySelector('[role="alert"]') as HTMLElement;
     expect(alert.hidden).toBe(true);
     model.emit("msg:custom", ...result(id, 1, selection, { error: "Layer fc has no channels.", attribution: null }));
     expect(alert.hidden).toBe(false);
     expect(alert.textContent).toBe("Layer fc has no channels.");
     change(byLabel(el, "Image"), "1");
-    expect(model.sent).toHaveLength(2);
-    model.emit("msg:custom", ...result(model.sent[1].id, 2, model.sent[1].selection));
+    expect(model.selects).toHaveLength(2);
+    model.emit("msg:custom", ...result(model.selects[1].id, 2, model.selects[1].selection));
     expect(alert.hidden).toBe(true);
   });
 
   it("keeps the last image when an error result comes without one", () => {
-    const { id, selection } = model.sent[0];
+    const { id, selection } = model.selects[0];
     model.emit("msg:custom", ...result(id, 1, selection));
     change(byLabel(el, "Image"), "1");
-    const [msg] = result(model.sent[1].id, 2, selection, {
+    const [msg] = result(model.selects[1].id, 2, selection, {
       error: "Out of memory.",
       image: { shape: [0, 0, 4] },
       attribution: null,
@@ -237,7 +237,7 @@ describe("the view", () => {
   });
 
   it("reports a malformed buffer instead of failing", () => {
-    const { id, selection } = model.sent[0];
+    const { id, selection } = model.selects[0];
     const [msg, buffers] = result(id, 1, selection);
     model.emit("msg:custom", msg, [buffers[0], new DataView(new ArrayBuffer(5))]);
     expect(el.querySelector('[role="alert"]')!.textContent).toMatch(/Could not show the result: .*needs 48 bytes, got 5/);
@@ -245,29 +245,29 @@ describe("the view", () => {
   });
 
   it("validates the Neuron field inline and sends valid positions as a neuron target", () => {
-    const { id, selection } = model.sent[0];
+    const { id, selection } = model.selects[0];
     model.emit("msg:custom", ...result(id, 1, selection));
     const neuron = byLabel(el, "Neuron");
     change(neuron, "5, 0");
     expect(neuron.getAttribute("aria-invalid")).toBe("true");
     expect(el.querySelector(".nbs-inline-error")!.textContent).toMatch(/2×2/);
-    expect(model.sent).toHaveLength(1);
+    expect(model.selects).toHaveLength(1);
     change(neuron, "1, 0");
     expect(neuron.hasAttribute("aria-invalid")).toBe(false);
-    expect(model.sent[1].selection).toMatchObject({ position: [1, 0], target: "neuron" });
+    expect(model.selects[1].selection).toMatchObject({ position: [1, 0], target: "neuron" });
   });
 
   it("selects channel and neuron from a click in an activation map, the channel alone from its caption", () => {
-    const { id, selection } = model.sent[0];
+    const { id, selection } = model.selects[0];
     model.emit("msg:custom", ...result(id, 1, selection));
     const map = el.querySelector('[aria-label="Activation map, channel 3"]') as HTMLCanvasElement;
     map.getBoundingClientRect = () => ({ left: 10, top: 20, width: 64, height: 64, right: 74, bottom: 84, x: 10, y: 20, toJSON() {} });
     map.dispatchEvent(new MouseEvent("click", { clientX: 10 + 40, clientY: 20 + 10, bubbles: true }));
-    expect(model.sent[1].selection).toMatchObject({ channel: 3, position: [0, 1], target: "neuron" });
-    model.emit("msg:custom", ...result(model.sent[1].id, 2, model.sent[1].selection));
+    expect(model.selects[1].selection).toMatchObject({ channel: 3, position: [0, 1], target: "neuron" });
+    model.emit("msg:custom", ...result(model.selects[1].id, 2, model.selects[1].selection));
     const caption = map.closest("figure")!.querySelector("button") as HTMLButtonElement;
     caption.click();
-    expect(model.sent[2].selection).toEqual({ position: [], target: "channel" }); // channel 3 was already selected
+    expect(model.selects[2].selection).toEqual({ position: [], target: "channel" }); // channel 3 was already selected
   });
 
   it("shows the Class control only for class targets", () => {
