@@ -69,7 +69,7 @@ def shadow_model(model: nn.Module) -> nn.Module:
         return copy.deepcopy(model, memo)
     except Exception as error:
         raise OptimiseRequestError(
-            f"this model cannot be copied to optimise in the background ({type(error).__name__}: {error})"
+            f"this model cannot be copied to run in the background ({type(error).__name__}: {error})"
         ) from error
 
 

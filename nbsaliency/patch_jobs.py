@@ -293,11 +293,13 @@ class PatchJobs:
                 last[0] = now
                 self._report(IndexState("building", done, -1 if total is None else total))
 
+        notes: list[str] = []  # a stale or corrupted saved index, rebuilt: shown in the panel
         try:
             source = ImageSource(self.data)
             if isinstance(self.spec, str | Path):
                 index = PatchIndex.load_or_build(self.spec, self.model, self.data, k=self.k,
-                                                 batch_size=self.batch_size, progress=progress, cancel=self._cancel)
+                                                 batch_size=self.batch_size, progress=progress, cancel=self._cancel,
+                                                 notify=notes.append)
             else:
                 index = PatchIndex.build(self.model, self.data, k=self.k, batch_size=self.batch_size,
                                          progress=progress, cancel=self._cancel)
@@ -310,7 +312,7 @@ class PatchJobs:
             where = " (the explorer's own images; pass dataset=... to index others)" if self.own_images else ""
             self._report(IndexState("error", message=plain_words(error) + where))
             return
-        self._use(index, "", source)
+        self._use(index, " ".join(notes), source)
 
     def _use(self, index: PatchIndex, message: str, source: ImageSource | None = None) -> None:
         try:

@@ -236,6 +236,11 @@ def test_stale_files_are_rebuilt_with_a_message(demo_images, tmp_path):
         PatchIndex.load_or_build(path, model, changed, progress=False)
     with pytest.warns(IndexRebuildWarning, match="the settings"):
         PatchIndex.load_or_build(path, model, changed, k=4, progress=False)
+    notes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # notify= replaces the warning
+        PatchIndex.load_or_build(path, model, images, progress=False, notify=notes.append)
+    assert len(notes) == 1 and "is stale (the dataset and the settings" in notes[0]
     with pytest.warns(IndexRebuildWarning, match="the settings"):
         unit_index = PatchIndex.load_or_build(path, model, changed, k=4, one_per_image=False, progress=False)
     assert not PatchIndex.load(path).one_per_image and not unit_index.one_per_image
@@ -332,6 +337,8 @@ def test_empty_and_unreadable_datasets_are_clear_errors():
         PatchIndex.build(model, DataLoader(Pairs(make_input(4, 16)), shuffle=True), progress=False)
     with pytest.raises(DatasetError, match="cannot index images from a int"):
         PatchIndex.build(model, 5, progress=False)
+    with pytest.raises(DatasetError, match="cannot index images from a dict"):
+        PatchIndex.build(model, {"a": make_input(1, 16)[0]}, progress=False)
 
 
 def test_layer_selection_checks_names_and_spatial_outputs():

@@ -281,6 +281,11 @@ def test_a_ready_index_is_used_as_it_is_and_a_saved_one_is_reused(model, backend
     first.close()
     second.close()
 
+    stale = make_jobs(backend, dataset[:60], index=path)  # another dataset: rebuilt, and the panel says why
+    assert stale.wait(WAIT_S) and stale.state.status == "ready" and stale.index.n_images == 60
+    assert "is stale (the dataset changed" in stale.state.message
+    stale.close()
+
 
 def test_an_index_of_another_dataset_is_refused(model, backend, dataset):
     index = PatchIndex.build(model, dataset, progress=False)

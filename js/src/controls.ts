@@ -63,6 +63,9 @@ export class Controls {
   private readonly clip = h("input", { type: "range", min: 90, max: 100, step: 0.1 });
   private readonly clipOut = h("output", { class: "nbs-value" });
 
+  /** Text fields the user is typing in: a result arriving meanwhile must not overwrite what they typed. */
+  private readonly editing = new Set<HTMLInputElement>();
+
   constructor(selection: Selection, display: DisplaySettings, cb: ControlsCallbacks) {
     this.sel = selection;
     this.disp = display;
@@ -142,11 +145,13 @@ export class Controls {
 
     const g = layerGeometry(this.currentLayer());
     this.channel.max = String(Math.max(0, g.channels - 1));
-    this.channel.value = String(sel.channel);
+    if (!this.editing.has(this.channel)) this.channel.value = String(sel.channel);
     this.neuron.disabled = !g.spatial;
     this.neuron.placeholder = g.spatial ? "y, x" : "—";
-    this.neuron.value = formatNeuron(sel.position);
-    this.setNeuronMessage("");
+    if (!this.editing.has(this.neuron)) {
+      this.neuron.value = formatNeuron(sel.position);
+      this.setNeuronMessage("");
+    }
   }
 
   showDisplay(d: DisplaySettings): void {
@@ -188,6 +193,7 @@ export class Controls {
       this.setNeuronMessage(parsed.message);
       return;
     }
+    this.editing.delete(this.neuron);
     this.setNeuronMessage("");
     const position = parsed.position;
     let target = this.sel.target;
@@ -197,6 +203,7 @@ export class Controls {
   }
 
   private applyChannel(): void {
+    this.editing.delete(this.channel);
     const v = Math.round(Number(this.channel.value));
     if (this.channel.value.trim() === "" || !Number.isFinite(v)) {
       this.channel.value = String(this.sel.channel);
@@ -220,6 +227,10 @@ export class Controls {
     this.channel.addEventListener("keydown", (e) => {
       if (e.key === "Enter") this.applyChannel();
     });
+    for (const input of [this.channel, this.neuron]) {
+      input.addEventListener("input", () => this.editing.add(input));
+      input.addEventListener("blur", () => this.editing.delete(input));
+    }
     this.neuron.addEventListener("change", () => this.applyNeuron());
     this.neuron.addEventListener("keydown", (e) => {
       if (e.key === "Enter") this.applyNeuron();

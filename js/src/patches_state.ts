@@ -52,7 +52,7 @@ export function indexText(s: IndexState): string {
     case "building":
       return s.total > 0 ? `Indexing the dataset: ${s.done} / ${s.total} images…` : `Indexing the dataset: ${s.done} images…`;
     case "ready":
-      return `Strongest units over ${s.total} dataset images; click a patch to open its image.`;
+      return `Strongest units over ${s.total} dataset images; click a patch to open its image.${s.message ? ` (${s.message})` : ""}`;
     case "cancelled":
       return `Indexing cancelled${s.done > 0 ? ` after ${s.done} images` : ""}. Press Build index to see the top patches.`;
     case "error":

@@ -7,7 +7,7 @@ or ``(batch, labels, ...)`` tuples. Image ``i`` is the ``i``-th image in iterati
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -49,6 +49,11 @@ class ImageSource:
                     )
                 if hasattr(dataset, "__len__"):
                     self.items = dataset
+        elif isinstance(data, Mapping | str | bytes):
+            raise DatasetError(
+                f"cannot index images from a {type(data).__name__}; give an (N, C, H, W) tensor, a sequence of "
+                "(C, H, W) tensors, a torch Dataset or a DataLoader"
+            )
         elif hasattr(data, "__getitem__") and hasattr(data, "__len__"):
             self.items = data
         else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -183,10 +183,12 @@ class PatchIndex:
     def load_or_build(cls, path: str | Path, model: nn.Module, dataset: ImageData, *, k: int = 9,
                       layers: Sequence[str] | None = None, batch_size: int = 64, offset: int = 0,
                       one_per_image: bool = True, progress: ProgressLike = "auto",
-                      cancel: threading.Event | None = None) -> PatchIndex:
+                      cancel: threading.Event | None = None,
+                      notify: Callable[[str], None] | None = None) -> PatchIndex:
         """The saved index at ``path`` if it was built for this model's weights, this dataset and these
         settings; otherwise (missing, stale or corrupted file) build it, save it and return it. A stale or
-        corrupted file is never used: it is rebuilt with an :class:`~nbsaliency.patches.IndexRebuildWarning`."""
+        corrupted file is never used: it is rebuilt with an :class:`~nbsaliency.patches.IndexRebuildWarning`
+        (or, when given, a call of ``notify(message)`` instead, e.g. to show the message in a widget)."""
         path = Path(path)
         layer_list = list(layers) if layers is not None else None
         if path.exists():
@@ -194,13 +196,17 @@ class PatchIndex:
             try:
                 saved = cls.load(path)
             except CorruptIndexError as error:
-                warnings.warn(f"{error}; rebuilding the patch index", IndexRebuildWarning, stacklevel=2)
+                message = f"{error}; rebuilding the patch index"
             else:
                 changed = differences(saved.fingerprint, current)
                 if not changed:
                     return saved
-                warnings.warn(f"{path} is stale ({' and '.join(changed)} changed since it was built); rebuilding "
-                              "the patch index", IndexRebuildWarning, stacklevel=2)
+                message = f"{path} is stale ({' and '.join(changed)} changed since it was built); rebuilding the " \
+                          "patch index"
+            if notify is None:
+                warnings.warn(message, IndexRebuildWarning, stacklevel=2)
+            else:
+                notify(message)
         index = cls.build(model, dataset, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
                           one_per_image=one_per_image, progress=progress, cancel=cancel)
         index.save(path)

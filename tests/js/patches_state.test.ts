@@ -110,6 +110,7 @@ describe("words", () => {
     expect(indexText(s)).toBe("Indexing the dataset: 32 / 500 images…");
     expect(indexText({ ...s, total: -1 })).toBe("Indexing the dataset: 32 images…");
     expect(indexText({ ...s, status: "ready", done: 500 })).toMatch(/over 500 dataset images/);
+    expect(indexText({ ...s, status: "ready", message: "index.npz is stale" })).toMatch(/open its image\. \(index\.npz is stale\)$/);
     expect(indexText({ ...s, status: "cancelled" })).toMatch(/^Indexing cancelled after 32 images\. Press Build index/);
     expect(indexText({ ...s, status: "error", message: "dataset item 3: expected a (C, H, W) image" })).toBe(
       "Could not build the patch index: dataset item 3: expected a (C, H, W) image",

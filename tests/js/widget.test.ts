@@ -257,6 +257,18 @@ describe("the view", () => {
     expect(model.selects[1].selection).toMatchObject({ position: [1, 0], target: "neuron" });
   });
 
+  it("keeps a channel being typed when a result arrives before Enter, then sends it", () => {
+    const { id, selection } = model.selects[0];
+    const channel = byLabel(el, "Channel");
+    change(channel, "3", "input"); // typed, not yet committed
+    model.emit("msg:custom", ...result(id, 1, selection)); // the answer to the first request arrives
+    expect(channel.value).toBe("3");
+    channel.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter" }));
+    expect(model.selects[1].selection).toMatchObject({ channel: 3 });
+    model.emit("msg:custom", ...result(model.selects[1].id, 2, { ...selection, channel: 2 }));
+    expect(channel.value).toBe("2"); // committed: results show again
+  });
+
   it("selects channel and neuron from a click in an activation map, the channel alone from its caption", () => {
     const { id, selection } = model.selects[0];
     model.emit("msg:custom", ...result(id, 1, selection));
