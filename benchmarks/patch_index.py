@@ -1,16 +1,18 @@
 """Patch index build and batched projections against their baselines, measured in the same run.
 
   index build   ``PatchIndex.build`` over N demo images (every spatial layer's top-9 of every channel, one
-                recorded forward pass per batch, fingerprinting included) against a plain ``torch.no_grad()``
-                forward of the same model over the same images in the same batches. Target: build
+                hooked ``no_grad`` forward pass per batch, fingerprinting included) against a plain
+                ``torch.no_grad()`` forward of the same model over the same images in the same batches, for
+                both modes (one unit per image, the default, and ``one_per_image=False``). Target: build
                 throughput >= 0.75x the plain forward's.
   projections   the nine top units of a channel projected in one batch (one forward of 9 images, one
                 backward of a ``Units`` target) against nine separate ``nbs.attribute(model, image[None],
                 Neuron(...), method)`` calls.
 
-Passes alternate (baseline, candidate, baseline, ...) so both see the same machine load; medians are printed.
+Passes alternate (baseline, candidate, baseline, ...) so both see the same machine load; the build ratio is the
+median over back-to-back pairs (with its range), times are medians.
 
-    python benchmarks/patch_index.py [--images 2000] [--batch-size 64] [--repeats 3] [--threads 2]
+    python benchmarks/patch_index.py [--images 2000] [--batch-size 64] [--repeats 7] [--threads 2]
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from nbsaliency.patches import PatchIndex, project_units, top_patches
 from nbsaliency.receptive_field import ReceptiveFields
 
 
-def alternate(baseline: Callable[[], object], candidate: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median seconds of ``baseline()`` and ``candidate()``, run alternately after one warm-up each."""
+def alternate(baseline: Callable[[], object], candidate: Callable[[], object],
+              repeats: int) -> tuple[float, float, list[float]]:
+    """Median seconds of ``baseline()`` and ``candidate()``, run alternately after one warm-up each, and the
+    ratio ``baseline / candidate`` of every back-to-back pair (a pair shares the machine's load of the moment)."""
     baseline(), candidate()
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
@@ -37,14 +41,15 @@ def alternate(baseline: Callable[[], object], candidate: Callable[[], object], r
             start = time.perf_counter()
             run()
             bucket.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+    ratios = [b / c for b, c in zip(*times, strict=True)]
+    return statistics.median(times[0]), statistics.median(times[1]), ratios
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64, help="as PatchIndex.build's default")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--method", default="deconvnet")
     args = parser.parse_args()
@@ -64,14 +69,20 @@ def main() -> None:
         nonlocal index
         index = PatchIndex.build(model, images, batch_size=size, progress=False)
 
-    plain_s, build_s = alternate(plain, build, args.repeats)
+    plain_s, build_s, ratios = alternate(plain, build, args.repeats)
     assert index is not None
     units = sum(index.shape(layer)[0] for layer in index.layers)
     print(f"index build, demo model, {n} images of 64x64, batch {size}, {args.threads} threads, "
           f"{len(index.layers)} layers / {units} channels, k={index.k}")
     print(f"  plain no_grad forward   {n / plain_s:8.0f} images/s")
     print(f"  PatchIndex.build        {n / build_s:8.0f} images/s")
-    print(f"  ratio                   {plain_s / build_s:8.2f}x   (target >= 0.75x)")
+    print(f"  ratio                   {statistics.median(ratios):8.2f}x   (target >= 0.75x; median of {len(ratios)} "
+          f"back-to-back pairs, range {min(ratios):.2f}-{max(ratios):.2f})")
+    plain_s, units_s, ratios = alternate(
+        plain, lambda: PatchIndex.build(model, images, batch_size=size, one_per_image=False, progress=False),
+        args.repeats)
+    print(f"  one_per_image=False     {n / units_s:8.0f} images/s, {statistics.median(ratios):.2f}x the plain forward "
+          f"(range {min(ratios):.2f}-{max(ratios):.2f})")
 
     layer, channel = "block3.conv2", 5
     tops = index.top(layer, channel)
@@ -85,11 +96,11 @@ def main() -> None:
     def batched() -> None:
         project_units(model, batch, layer, channel, ys, xs, args.method)
 
-    repeats = max(5, 3 * args.repeats)
-    separate_s, batched_s = alternate(separate, batched, repeats)
+    repeats = max(5, 2 * args.repeats)
+    separate_s, batched_s, _ = alternate(separate, batched, repeats)
     fields = ReceptiveFields(model, images[:1])
     fields.prefetch([layer])
-    _, full_s = alternate(lambda: None, lambda: top_patches(model, images, index, layer, channel, args.method,
+    _, full_s, _ = alternate(lambda: None, lambda: top_patches(model, images, index, layer, channel, args.method,
                                                              receptive_fields=fields), repeats)
     print(f"projections of the {len(tops)} top units of {layer}:{channel} ({args.method})")
     print(f"  nine separate attribute calls  {1000 * separate_s:7.1f} ms")

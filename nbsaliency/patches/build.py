@@ -167,10 +167,23 @@ class _Streamer:
                     return
                 raise InputError(f"layers {self.plan.slots[slot]} returned one tensor on the first image but not "
                                  "on this batch; index them separately (layers=...)")
-            self.accumulator.add_layer(slot, output)
+            self.accumulator.add_layer(slot, output, rectifies=self._rectified_slot(module, args, output))
             self._added[slot] = (weakref.ref(output), output._version)
 
         return hook
+
+    def _rectified_slot(self, module: nn.Module, args: Any, output: Tensor) -> int | None:
+        """The slot whose output this ``nn.ReLU`` rectified, unchanged since it was reduced (in place: changed
+        by this ReLU alone), or None. Each map's maximum then follows from that slot's: ``max relu(a) =
+        relu(max a)``, so the rectified activation need not be read again."""
+        if type(module) is not nn.ReLU or not args or not isinstance(args[0], Tensor):
+            return None
+        source = args[0]
+        expected = source._version - 1 if source is output else source._version  # relu_ bumped it once
+        for slot, (reference, version) in self._added.items():
+            if reference() is source and version == expected:
+                return slot
+        return None
 
 
 def build_tops(model: nn.Module, source: ImageSource, *, k: int, layers: Sequence[str] | None, batch_size: int,

@@ -104,8 +104,9 @@ class TopAccumulator:
             self.add_layer(layer, activation)
         self.end_batch(first_image)
 
-    def add_layer(self, layer: int, activation: Tensor) -> None:
-        """Reduce one layer's activation of the current batch to its blocks above the floor (and their units)."""
+    def add_layer(self, layer: int, activation: Tensor, rectifies: int | None = None) -> None:
+        """Reduce one layer's activation of the current batch to its blocks above the floor (and their units).
+        (``rectifies`` is accepted for the interface of :class:`PerImageTop` and not used.)"""
         b = activation.shape[0]
         if self.values is None:
             self.values = torch.full((self.n_rows, self.k), float("-inf"), dtype=activation.dtype,
@@ -243,6 +244,7 @@ class PerImageTop:
         self.ids: Tensor | None = None
         self._floors: list[Tensor] = []
         self._floorless: list[bool] = []  # per layer: some channel has fewer than k entries yet
+        self._maxima: dict[int, Tensor] = {}  # this batch's per-map maxima, by layer
         self._batch: list[tuple[int, Tensor, Tensor, Tensor]] = []  # (layer, entering maps, maxima, positions)
 
     def add(self, activations: Sequence[Tensor], first_image: int) -> None:
@@ -250,13 +252,19 @@ class PerImageTop:
             self.add_layer(layer, activation)
         self.end_batch(first_image)
 
-    def add_layer(self, layer: int, activation: Tensor) -> None:
+    def add_layer(self, layer: int, activation: Tensor, rectifies: int | None = None) -> None:
         """Reduce one layer's ``(B, C, h, w)`` activation now (a later in-place op may change it) to the maps
-        that beat their channel's floor: their index ``image * C + channel``, maximum and first position."""
+        that beat their channel's floor: their index ``image * C + channel``, maximum and first position.
+
+        ``rectifies``: the layer (of this batch) whose output this one is the ReLU of; its maxima give this
+        layer's without reading the activation (``max relu(a) = relu(max a)``; the first maximum of an
+        all-zero map is its first unit, which ``argmax`` finds as well)."""
         b, c = activation.shape[:2]
         _, h, w = self.shapes[layer]
         maps = activation.reshape(b * c, h * w)
-        best = maps.amax(dim=1)
+        source = self._maxima.get(rectifies) if rectifies is not None else None
+        best = source.clamp(min=0) if source is not None and source.shape == (b * c,) else maps.amax(dim=1)
+        self._maxima[layer] = best
         if self.values is None:
             self.values = torch.full((self.n_rows, self.k), float("-inf"), dtype=best.dtype, device=best.device)
             self.ids = torch.full((self.n_rows, self.k), EMPTY, dtype=torch.int64, device=best.device)
@@ -273,6 +281,7 @@ class PerImageTop:
 
     def end_batch(self, first_image: int) -> None:
         """Merge the current batch's entering maps (its images are ``first_image, first_image + 1, ...``)."""
+        self._maxima = {}
         if not self._batch or self.values is None or self.ids is None:
             self._batch = []
             return
