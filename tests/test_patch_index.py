@@ -394,3 +394,17 @@ def test_a_failing_model_is_reported_and_leaves_no_hooks():
     with pytest.raises(nbs.ModelError, match="RuntimeError.*boom"):
         PatchIndex.build(model, make_input(8, 16), batch_size=2, progress=False)
     snapshot.assert_unchanged(model)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_a_relus_maxima_derived_from_its_input_are_exact_also_for_dead_maps(inplace):
+    """``max relu(a) = relu(max a)``: the ReLU's index reuses its input's maxima; a map that is all zero after
+    the ReLU has its first unit as the first maximum."""
+    conv = nn.Conv2d(3, 2, 3, padding=1)
+    with torch.no_grad():
+        conv.bias[0] = -100.0  # channel 0 is dead after the ReLU for every image
+    model = nn.Sequential(conv, nn.ReLU(inplace=inplace), nn.Conv2d(2, 2, 3)).eval()
+    images = make_input(12, 10, seed=5)
+    index = PatchIndex.build(model, images, k=4, batch_size=5, progress=False)
+    assert_equals_brute_force(index, brute_force(model, images, 4, 5, one_per_image=True))
+    assert [tuple(unit) for unit in index.top("1", 0)] == [(0.0, i, 0, 0) for i in range(4)]
