@@ -67,7 +67,43 @@ def top_per_row(values: Tensor, ids: Tensor, rows: Tensor, n_rows: int, k: int) 
     return top_values, top_ids
 
 
-class TopAccumulator:
+class _ChannelRows:
+    """The running top-k table shared by the accumulators: one row per channel of every layer (layer ``l``'s
+    channels are rows ``first_row[l]:first_row[l + 1]``), values and unit ids ``(rows, k)``, best first."""
+
+    def __init__(self, k: int, shapes: Sequence[tuple[int, int, int]]):
+        self.k = k
+        self.shapes = [tuple(s) for s in shapes]
+        self.first_row = [0]
+        for c, _, _ in self.shapes:
+            self.first_row.append(self.first_row[-1] + c)
+        self.n_rows = self.first_row[-1]
+        self.values: Tensor | None = None  # (rows, k), best first
+        self.ids: Tensor | None = None
+
+    def add(self, activations: Sequence[Tensor], first_image: int) -> None:
+        """Take one batch (one activation per layer); its images are ``first_image, first_image + 1, ...``."""
+        for layer, activation in enumerate(activations):
+            self.add_layer(layer, activation)
+        self.end_batch(first_image)
+
+    def add_layer(self, layer: int, activation: Tensor, rectifies: int | None = None) -> None:
+        raise NotImplementedError
+
+    def end_batch(self, first_image: int) -> None:
+        raise NotImplementedError
+
+    def result(self, layer: int) -> tuple[Tensor, Tensor]:
+        """Values and unit ids ``(C, k')`` of the ``layer``-th layer, best first; ``k' < k`` only when fewer
+        than k candidates exist."""
+        assert self.values is not None and self.ids is not None
+        values = self.values[self.first_row[layer]:self.first_row[layer + 1]]
+        ids = self.ids[self.first_row[layer]:self.first_row[layer + 1]]
+        real = int((ids != EMPTY).sum(dim=1).min()) if ids.numel() else 0
+        return values[:, :real], ids[:, :real]
+
+
+class TopAccumulator(_ChannelRows):
     """Exact running top-k of every channel of several layers, fed one batch at a time.
 
     ``shapes`` lists each layer's ``(C, h, w)``. Per batch, :meth:`add_layer` takes each layer's ``(B, C, h, w)``
@@ -80,15 +116,8 @@ class TopAccumulator:
     merge_above = 1.0  # ... or when more candidates than ``merge_above * rows * k`` are pending
 
     def __init__(self, k: int, shapes: Sequence[tuple[int, int, int]]):
-        self.k = k
-        self.shapes = [tuple(s) for s in shapes]
-        self.first_row = [0]
-        for c, _, _ in self.shapes:
-            self.first_row.append(self.first_row[-1] + c)
-        self.n_rows = self.first_row[-1]
+        super().__init__(k, shapes)
         self.layouts = [_layout(h * w) for _, h, w in self.shapes]
-        self.values: Tensor | None = None  # (rows, k), best first
-        self.ids: Tensor | None = None
         self._batch: list[tuple[int, Tensor, Tensor, Tensor]] = []  # (layer, blocks, maxima, units) above floor
         self._batch_size: int | None = None
         self._pending: list[tuple[Tensor, Tensor, Tensor]] = []
@@ -98,12 +127,6 @@ class TopAccumulator:
         self._floors: list[tuple[Tensor, bool]] = []  # per layer: (C, 1) floor, and whether every row has one
 
     # -- per batch ---------------------------------------------------------------------------------------
-    def add(self, activations: Sequence[Tensor], first_image: int) -> None:
-        """Take one batch (one activation per layer); its images are ``first_image, first_image + 1, ...``."""
-        for layer, activation in enumerate(activations):
-            self.add_layer(layer, activation)
-        self.end_batch(first_image)
-
     def add_layer(self, layer: int, activation: Tensor, rectifies: int | None = None) -> None:
         """Reduce one layer's activation of the current batch to its blocks above the floor (and their units).
         (``rectifies`` is accepted for the interface of :class:`PerImageTop` and not used.)"""
@@ -212,17 +235,11 @@ class TopAccumulator:
 
     # -- results -----------------------------------------------------------------------------------------
     def result(self, layer: int) -> tuple[Tensor, Tensor]:
-        """Values and unit ids ``(C, k')`` of the ``layer``-th layer, best first; ``k' < k`` only when fewer
-        than k units exist."""
         self.flush()
-        assert self.values is not None and self.ids is not None
-        values = self.values[self.first_row[layer]:self.first_row[layer + 1]]
-        ids = self.ids[self.first_row[layer]:self.first_row[layer + 1]]
-        real = int((ids != EMPTY).sum(dim=1).min()) if ids.numel() else 0
-        return values[:, :real], ids[:, :real]
+        return super().result(layer)
 
 
-class PerImageTop:
+class PerImageTop(_ChannelRows):
     """Exact running top-k of every channel where each image counts once, with its strongest unit (the first
     in row-major order among equal maxima): the "dataset examples" view, nine different images per channel.
 
@@ -234,23 +251,11 @@ class PerImageTop:
     """
 
     def __init__(self, k: int, shapes: Sequence[tuple[int, int, int]]):
-        self.k = k
-        self.shapes = [tuple(s) for s in shapes]
-        self.first_row = [0]
-        for c, _, _ in self.shapes:
-            self.first_row.append(self.first_row[-1] + c)
-        self.n_rows = self.first_row[-1]
-        self.values: Tensor | None = None  # (rows, k), best first
-        self.ids: Tensor | None = None
+        super().__init__(k, shapes)
         self._floors: list[Tensor] = []
         self._floorless: list[bool] = []  # per layer: some channel has fewer than k entries yet
         self._maxima: dict[int, Tensor] = {}  # this batch's per-map maxima, by layer
         self._batch: list[tuple[int, Tensor, Tensor, Tensor]] = []  # (layer, entering maps, maxima, positions)
-
-    def add(self, activations: Sequence[Tensor], first_image: int) -> None:
-        for layer, activation in enumerate(activations):
-            self.add_layer(layer, activation)
-        self.end_batch(first_image)
 
     def add_layer(self, layer: int, activation: Tensor, rectifies: int | None = None) -> None:
         """Reduce one layer's ``(B, C, h, w)`` activation now (a later in-place op may change it) to the maps
@@ -301,14 +306,6 @@ class PerImageTop:
         floor = self.values[:, self.k - 1]
         self._floors = [floor[start:stop] for start, stop in zip(self.first_row, self.first_row[1:], strict=False)]
         self._floorless = [bool(torch.isinf(f).any()) for f in self._floors]
-
-    def result(self, layer: int) -> tuple[Tensor, Tensor]:
-        assert self.values is not None and self.ids is not None
-        values = self.values[self.first_row[layer]:self.first_row[layer + 1]]
-        ids = self.ids[self.first_row[layer]:self.first_row[layer + 1]]
-        real = int((ids != EMPTY).sum(dim=1).min()) if ids.numel() else 0
-        return values[:, :real], ids[:, :real]
-
 
 def split_ids(ids: Tensor, shape: tuple[int, int, int]) -> tuple[Tensor, Tensor, Tensor]:
     """Unit ids -> (image, y, x)."""

@@ -7,7 +7,7 @@ import {
   MSG_OPTIMISE_FRAME,
   MSG_SELECT,
 } from "../../js/src/protocol";
-import { render } from "../../js/src/widget";
+import { mountWidget, painted } from "./fake_canvas";
 import { FakeModel } from "./fake_model";
 
 const TRAITS = {
@@ -30,20 +30,6 @@ const TRAITS = {
   error: "",
 };
 
-const painted = new WeakMap<HTMLCanvasElement, Uint8ClampedArray>();
-function installFakeCanvas() {
-  (globalThis as any).ImageData = class {
-    constructor(
-      public data: Uint8ClampedArray,
-      public width: number,
-      public height: number,
-    ) {}
-  };
-  HTMLCanvasElement.prototype.getContext = function (this: HTMLCanvasElement) {
-    const canvas = this;
-    return { putImageData: (img: { data: Uint8ClampedArray }) => painted.set(canvas, img.data) };
-  } as any;
-}
 
 /** A frame of a 2 x 3 image whose RGBA bytes sit at an odd offset, as Jupyter may hand them over. */
 function frame(run: number, step: number, value: number | null = 1.25) {
@@ -71,17 +57,11 @@ function button(text: string): HTMLButtonElement {
 }
 
 beforeEach(() => {
-  installFakeCanvas();
   model = new FakeModel({ ...TRAITS });
-  el = document.createElement("div");
-  document.body.append(el);
-  cleanup = render({ model, el });
+  ({ el, unmount: cleanup } = mountWidget(model));
 });
 
-afterEach(() => {
-  cleanup();
-  el.remove();
-});
+afterEach(() => cleanup());
 
 describe("the optimisation panel", () => {
   it("has its controls under their exact accessible names", () => {

@@ -11,7 +11,7 @@ import {
   type PatchesResultMessage,
   type ResultMessage,
 } from "../../js/src/protocol";
-import { render } from "../../js/src/widget";
+import { mountWidget, painted } from "./fake_canvas";
 import { FakeModel } from "./fake_model";
 
 const SELECTION = {
@@ -43,20 +43,6 @@ const TRAITS = {
   index_message: "",
 };
 
-const painted = new WeakMap<HTMLCanvasElement, Uint8ClampedArray>();
-function installFakeCanvas() {
-  (globalThis as any).ImageData = class {
-    constructor(
-      public data: Uint8ClampedArray,
-      public width: number,
-      public height: number,
-    ) {}
-  };
-  HTMLCanvasElement.prototype.getContext = function (this: HTMLCanvasElement) {
-    const canvas = this;
-    return { putImageData: (img: { data: Uint8ClampedArray }) => painted.set(canvas, img.data) };
-  } as any;
-}
 
 /** A kernel result of the current selection, so that the view paints it and follows it. */
 function selectResult(id: number | null, seq: number, changed = {}) {
@@ -101,17 +87,11 @@ function firstPaint() {
 }
 
 beforeEach(() => {
-  installFakeCanvas();
   model = new FakeModel({ ...TRAITS });
-  el = document.createElement("div");
-  document.body.append(el);
-  cleanup = render({ model, el });
+  ({ el, unmount: cleanup } = mountWidget(model));
 });
 
-afterEach(() => {
-  cleanup();
-  el.remove();
-});
+afterEach(() => cleanup());
 
 describe("the patches panel", () => {
   it("shows the index build's progress with a Cancel button", () => {

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MSG_RESULT, MSG_SELECT, type ResultMessage, SELECTION_TRAITS, type Selection } from "../../js/src/protocol";
-import { render } from "../../js/src/widget";
+import { mountWidget, painted } from "./fake_canvas";
 import { FakeModel } from "./fake_model";
 
 const TRAITS = {
@@ -75,28 +75,6 @@ function change(el: HTMLElement, value?: string, type = "change") {
   el.dispatchEvent(new Event(type, { bubbles: true }));
 }
 
-/** jsdom has no canvas: a 2-D context that keeps the last pixels put on each canvas. */
-const pixels = new WeakMap<HTMLCanvasElement, Uint8ClampedArray>();
-class FakeImageData {
-  constructor(
-    public data: Uint8ClampedArray,
-    public width: number,
-    public height: number,
-  ) {}
-}
-function installFakeCanvas() {
-  (globalThis as any).ImageData = FakeImageData;
-  HTMLCanvasElement.prototype.getContext = function (this: HTMLCanvasElement) {
-    const canvas = this;
-    return {
-      fillStyle: "",
-      fillRect() {},
-      putImageData(img: FakeImageData) {
-        pixels.set(canvas, img.data);
-      },
-    };
-  } as any;
-}
 
 let model: FakeModel;
 let el: HTMLElement;
@@ -104,17 +82,11 @@ let cleanup: () => void;
 const root = () => el.querySelector(".nbs-root") as HTMLElement;
 
 beforeEach(() => {
-  installFakeCanvas();
   model = new FakeModel(TRAITS);
-  el = document.createElement("div");
-  document.body.append(el);
-  cleanup = render({ model, el });
+  ({ el, unmount: cleanup } = mountWidget(model));
 });
 
-afterEach(() => {
-  cleanup();
-  el.remove();
-});
+afterEach(() => cleanup());
 
 describe("the view", () => {
   it("labels every control with its exact accessible name", () => {
@@ -141,7 +113,7 @@ describe("the view", () => {
     expect(root().getAttribute("aria-busy")).toBe("false");
     const map = el.querySelector('[aria-label="Attribution map"]') as HTMLCanvasElement;
     expect([map.width, map.height]).toEqual([2, 2]);
-    expect(pixels.get(map)).toHaveLength(16);
+    expect(painted.get(map)).toHaveLength(16);
     const maps = el.querySelectorAll('[aria-label^="Activation map, channel "]');
     expect(maps).toHaveLength(4);
     expect(maps[1].closest(".nbs-act-cell")!.classList.contains("nbs-selected")).toBe(true);
@@ -182,7 +154,7 @@ describe("the view", () => {
     model.emit("msg:custom", ...result(id, 1, selection));
     const map = el.querySelector('[aria-label="Attribution map"]') as HTMLCanvasElement;
     change(byLabel(el, "Opacity"), "0", "input");
-    expect(Array.from(pixels.get(map)!)).toEqual(new Array(16).fill(200).map((v, i) => (i % 4 === 3 ? 255 : v)));
+    expect(Array.from(painted.get(map)!)).toEqual(new Array(16).fill(200).map((v, i) => (i % 4 === 3 ? 255 : v)));
     change(byLabel(el, "Opacity"), "0.8", "input");
     expect(model.traits.opacity).toBe(0.8);
     expect(model.saved).toBe(0);
