@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 import nbsaliency as nbs
 from nbsaliency import demo
@@ -305,6 +305,22 @@ def test_every_dataset_kind_gives_the_same_index():
     for kind, batch_size in kinds:  # a DataLoader keeps its own batches; compare with the same batches
         expected = PatchIndex.build(model, images, batch_size=batch_size, progress=False)
         assert_same_index(PatchIndex.build(model, kind, batch_size=3, progress=False), expected)
+
+
+def test_an_iterable_loader_is_indexed_but_its_patches_need_random_access():
+    class Stream(IterableDataset):
+        def __init__(self, images):
+            self.images = images
+
+        def __iter__(self):
+            return iter(self.images)
+
+    model = make_model("vgg")
+    images = make_input(9, 16, seed=2)
+    index = PatchIndex.build(model, DataLoader(Stream(images), batch_size=4), progress=False)
+    assert_same_index(index, PatchIndex.build(model, images, batch_size=4, progress=False))
+    with pytest.raises(DatasetError, match="iterable-style .* pass a map-style Dataset, a tensor or a list"):
+        nbs.top_patches(model, DataLoader(Stream(images), batch_size=4), index, "features.0", 0)
 
 
 def test_bad_items_are_named_by_their_index():

@@ -79,7 +79,8 @@ class ImageSource:
     def image(self, i: int) -> Tensor:
         """Image ``i`` as a ``(C, H, W)`` tensor, checked."""
         if self.items is None:
-            raise DatasetError("this DataLoader's dataset has no random access, so single images cannot be read")
+            raise DatasetError("this DataLoader's dataset is iterable-style (no random access), so single images "
+                               "cannot be read back for patches; pass a map-style Dataset, a tensor or a list")
         if not 0 <= i < self.length:  # type: ignore[operator]
             raise IndexError(f"image index {i} is out of range for a dataset of {self.length} images")
         return self._check_item(i, _first(self.items[i]))
