@@ -1,21 +1,14 @@
 """Write ``optimisation.ipynb`` (without outputs) from the cells below:
-``python example_notebooks/make_optimisation.py``.
-
-The notebook is generated so that a review reads this file, not JSON. ``--execute`` also runs it once with
-nbclient (outputs are not saved) to check that every cell works; on a busy machine set ``OMP_NUM_THREADS=1``.
-"""
+``python example_notebooks/make_optimisation.py`` (``--execute`` also runs it once; on a busy machine set
+``OMP_NUM_THREADS=1``; see ``notebook_source.py``)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from notebook_source import HERE, assemble, code, generate, markdown
 
-HERE = Path(__file__).resolve().parent
 NOTEBOOK = HERE / "optimisation.ipynb"
 
 INTRO = """\
@@ -149,50 +142,21 @@ plt.show()"""
 
 def build() -> nbformat.NotebookNode:
     cells = [
-        new_markdown_cell(INTRO),
-        new_code_cell(LOAD),
-        new_markdown_cell(CLASS_TEXT),
-        new_code_cell(CLASS_MODELS),
-        new_markdown_cell(CHANNEL_TEXT),
-        new_code_cell(CHANNELS),
-        new_markdown_cell(YOSINSKI_TEXT),
-        new_code_cell(YOSINSKI),
-        new_markdown_cell(DREAM_TEXT),
-        new_code_cell(DREAM),
-        new_markdown_cell(INVERT_TEXT),
-        new_code_cell(INVERT),
+        markdown(INTRO),
+        code(LOAD),
+        markdown(CLASS_TEXT),
+        code(CLASS_MODELS),
+        markdown(CHANNEL_TEXT),
+        code(CHANNELS),
+        markdown(YOSINSKI_TEXT),
+        code(YOSINSKI),
+        markdown(DREAM_TEXT),
+        code(DREAM),
+        markdown(INVERT_TEXT),
+        code(INVERT),
     ]
-    notebook = new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
-        "language_info": {"name": "python"},
-    })
-    for i, cell in enumerate(notebook.cells):
-        cell["id"] = f"optimisation-{i:02d}"  # stable ids: regenerating gives the same file
-    nbformat.validate(notebook)
-    return notebook
-
-
-def execute(notebook: nbformat.NotebookNode) -> float:
-    """Run a copy of ``notebook`` in a fresh kernel; returns the seconds it took."""
-    from nbclient import NotebookClient
-
-    copy = nbformat.from_dict(notebook)
-    start = time.perf_counter()
-    NotebookClient(copy, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
-    return time.perf_counter() - start
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--execute", action="store_true", help="also run the notebook once (outputs not saved)")
-    args = parser.parse_args(argv)
-    notebook = build()
-    nbformat.write(notebook, NOTEBOOK)
-    print(f"wrote {NOTEBOOK}")
-    if args.execute:
-        print(f"executed without error in {execute(notebook):.1f} s")
-    return 0
+    return assemble(cells, "optimisation")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(generate(build, NOTEBOOK, __doc__))

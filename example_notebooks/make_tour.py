@@ -1,20 +1,13 @@
-"""Write ``tour.ipynb`` (without outputs) from the cells below: ``python example_notebooks/make_tour.py``.
-
-The notebook is generated so that a review reads this file, not JSON. ``--execute`` also runs it once with
-nbclient (outputs are not saved) to check that every cell works.
-"""
+"""Write ``tour.ipynb`` (without outputs) from the cells below: ``python example_notebooks/make_tour.py``
+(``--execute`` also runs it once; see ``notebook_source.py``)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from notebook_source import HERE, assemble, code, generate, markdown
 
-HERE = Path(__file__).resolve().parent
 TOUR = HERE / "tour.ipynb"
 
 INTRO = """\
@@ -56,10 +49,11 @@ import nbsaliency.demo as demo
 model = demo.load_model()
 batch = demo.images(8, seed=2024)
 print("classes:", ", ".join(demo.CLASS_NAMES))
-print("labels of the 8 images:", [demo.CLASS_NAMES[i] for i in batch.labels])"""
+print("labels of the 8 images:", [demo.CLASS_NAMES[i] for i in batch.labels])
+val_images = demo.images(500, seed=7).images  # the dataset whose top-activating patches the widget shows"""
 
 EXPLORER = """\
-explorer = nbs.Explorer(model, batch.images, labels=demo.CLASS_NAMES)"""
+explorer = nbs.Explorer(model, batch.images, labels=demo.CLASS_NAMES, dataset=val_images)"""
 
 SHOW = "explorer"
 
@@ -120,6 +114,23 @@ FIGURE_TEXT = """\
 
 FIGURE = "explorer.figure()"
 
+# -- top-activating patches --
+PATCHES_TEXT = """\
+## Top-activating patches
+
+Under the activation maps, the **Top-activating patches** panel shows the nine strongest units of the selected
+channel over `dataset=` (here 500 validation images): each the image patch the unit sees (its receptive field)
+next to its projection back to the input, as Zeiler & Fergus (*Visualizing and Understanding Convolutional
+Networks*, ECCV 2014, Fig. 2) show them. The projection uses the selected method when it can project a single
+unit (gradient, DeconvNet, guided backpropagation, gradient × input) and DeconvNet otherwise. The grid follows
+the Layer, Channel and Method controls; click a patch to open its image with that unit selected.
+
+The widget indexes the dataset once, in the background, when it is made (a progress bar with **Cancel indexing**
+while it runs; the rest of the widget keeps working). `nbs.Explorer(..., patch_index="index.npz")` saves the
+index and reuses it while model, dataset and settings are unchanged; `nbsaliency.patches` has the same index and
+patches as functions."""
+# -- end top-activating patches --
+
 # -- optimisation panel --
 OPTIMISE_TEXT = """\
 ## Optimisation panel
@@ -137,66 +148,24 @@ the same four as functions, with every setting exposed."""
 
 def build() -> nbformat.NotebookNode:
     cells = [
-        new_markdown_cell(INTRO),
-        new_code_cell(LOAD),
-        new_code_cell(EXPLORER),
-        new_code_cell(SHOW),
-        new_markdown_cell(LINKING),
-        new_code_cell(SET_METHOD),
-        new_markdown_cell(ENGINE),
-        new_code_cell(SESSION),
-        new_code_cell(DECONV),
-        new_markdown_cell(COMPARE_TEXT),
-        new_code_cell(COMPARE),
-        new_markdown_cell(FIGURE_TEXT),
-        new_code_cell(FIGURE),
-        new_markdown_cell(OPTIMISE_TEXT),  # optimisation panel
+        markdown(INTRO),
+        code(LOAD),
+        code(EXPLORER),
+        code(SHOW),
+        markdown(LINKING),
+        code(SET_METHOD),
+        markdown(ENGINE),
+        code(SESSION),
+        code(DECONV),
+        markdown(COMPARE_TEXT),
+        code(COMPARE),
+        markdown(FIGURE_TEXT),
+        code(FIGURE),
+        markdown(PATCHES_TEXT),  # top-activating patches
+        markdown(OPTIMISE_TEXT),  # optimisation panel
     ]
-    notebook = new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
-        "language_info": {"name": "python"},
-    })
-    for i, cell in enumerate(notebook.cells):
-        cell["id"] = f"tour-{i:02d}"  # stable ids: regenerating gives the same file
-    nbformat.validate(notebook)
-    return notebook
-
-
-def execute(notebook: nbformat.NotebookNode) -> tuple[float, list[float]]:
-    """Run a copy of ``notebook`` in a fresh kernel; returns the seconds it took in all (kernel start
-    included) and the seconds each code cell took."""
-    from datetime import datetime
-
-    from nbclient import NotebookClient
-
-    copy = nbformat.from_dict(notebook)
-    start = time.perf_counter()
-    NotebookClient(copy, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
-    total = time.perf_counter() - start
-    cells = []
-    for cell in copy.cells:
-        if cell.cell_type == "code":
-            timing = cell.metadata.get("execution", {})
-            began, ended = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-            if began and ended:
-                cells.append((datetime.fromisoformat(ended.rstrip("Z")) -
-                              datetime.fromisoformat(began.rstrip("Z"))).total_seconds())
-    return total, cells
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--execute", action="store_true", help="also run the notebook once (outputs not saved)")
-    args = parser.parse_args(argv)
-    notebook = build()
-    nbformat.write(notebook, TOUR)
-    print(f"wrote {TOUR}")
-    if args.execute:
-        total, cells = execute(notebook)
-        print(f"executed without error in {total:.1f} s (kernel start included); the cells took "
-              f"{sum(cells):.1f} s: {', '.join(f'{t:.2f}' for t in cells)}")
-    return 0
+    return assemble(cells, "tour")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(generate(build, TOUR, __doc__))

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== ruff"
-.venv/bin/ruff check nbsaliency tests benchmarks
+.venv/bin/ruff check nbsaliency tests benchmarks example_notebooks
 echo "== tsc"
 npm run --silent typecheck
 echo "== vitest"
