@@ -16,9 +16,7 @@ asks for, shown for information). Target: the first two rows <= 1.15x the bare l
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from nbsaliency.recording import record_forward
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from architectures import ResNet18  # noqa: E402
+from timing import alternate  # noqa: E402
 
 
 def bare_loop(model: nn.Module, shape: tuple[int, ...], steps: int, layer: str | None = None) -> None:
@@ -68,18 +67,6 @@ def record_forward_loop(model: nn.Module, shape: tuple[int, ...], target: nbs.Ta
         param.project()
 
 
-def alternate(bare: Callable[[], object], candidate: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median seconds of ``bare()`` and ``candidate()``, run alternately after one warm-up each."""
-    bare(), candidate()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for run, bucket in ((bare, times[0]), (candidate, times[1])):
-            start = time.perf_counter()
-            run()
-            bucket.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
-
-
 def bench(name: str, model: nn.Module, size: int, layer: str, steps: int, repeats: int, lucid: bool) -> None:
     model.eval()
     shape = (1, 3, size, size)
@@ -96,7 +83,9 @@ def bench(name: str, model: nn.Module, size: int, layer: str, steps: int, repeat
             lambda: activation_maximisation(model, channel, size=size, steps=steps), layer, None)
     print(f"\n{name} ({size} px, batch 1, {torch.get_num_threads()} threads, blocks of {steps} steps)")
     for row, (candidate, bare_layer, target) in rows.items():
-        bare_s, cand_s = alternate(lambda b=bare_layer: bare_loop(model, shape, steps, b), candidate, repeats)
+        timed = alternate(lambda _, b=bare_layer: bare_loop(model, shape, steps, b), lambda _, c=candidate: c(),
+                          repeats)
+        bare_s, cand_s = timed.baseline_s, timed.candidate_s
         ratio = cand_s / bare_s
         verdict = "" if target is None else ("ok" if ratio <= target else f"MISSED (target <= {target}x)")
         print(f"  {row:40s} {1000 * cand_s / steps:7.2f} ms/step  bare {1000 * bare_s / steps:7.2f} ms/step  "

@@ -14,10 +14,7 @@ Targets: a switch <= 1.25x the floor; nine batched targets <= 4x one target.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -28,7 +25,7 @@ from nbsaliency import demo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from architectures import ResNet18, vgg16  # noqa: E402
-from timing import median_ms  # noqa: E402
+from timing import alternate, median_ms  # noqa: E402
 
 
 class PlainForward:
@@ -58,19 +55,6 @@ class PlainForward:
         return torch.autograd.grad(target.values(self).sum(), self.leaf, retain_graph=True)[0]
 
 
-def interleaved_ratio(floor: Callable[[int], object], candidate: Callable[[int], object], repeats: int):
-    """Median times of ``floor(i)`` and ``candidate(i)``, alternated so both see the same machine load."""
-    for i in range(3):
-        floor(i), candidate(i)
-    floor_times, candidate_times = [], []
-    for i in range(repeats):
-        for run, times in ((floor, floor_times), (candidate, candidate_times)):
-            start = time.perf_counter()
-            run(i)
-            times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(floor_times), 1000 * statistics.median(candidate_times)
-
-
 def bench(name: str, model: nn.Module, layers: list[str], size: int, repeats: int) -> None:
     model.eval()
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -93,15 +77,16 @@ def bench(name: str, model: nn.Module, layers: list[str], size: int, repeats: in
     print(f"  {'floor: autograd.grad of a logit, retained graph':52s} {floor_logit:8.1f} ms")
     print(f"  {'stateless: fresh forward + backward':52s} {fresh:8.1f} ms   {fresh / floor_logit:5.2f}x floor")
     for kind, cycle in switches.items():
-        floor_ms, session_ms = interleaved_ratio(
-            lambda i, c=cycle: plain.grad(c[i % len(c)][0]),
-            lambda i, c=cycle: session.attribute(*c[i % len(c)]), repeats)
+        timed = alternate(lambda i, c=cycle: plain.grad(c[i % len(c)][0]),
+                          lambda i, c=cycle: session.attribute(*c[i % len(c)]), repeats, warmup=3)
+        floor_ms, session_ms = 1000 * timed.baseline_s, 1000 * timed.candidate_s
         ratio = session_ms / floor_ms
         verdict = "ok" if ratio <= 1.25 else "MISSED (target <= 1.25x)"
         print(f"  {'switch ' + kind:52s} {session_ms:8.1f} ms   {ratio:5.2f}x its floor ({floor_ms:.1f} ms)  {verdict}")
     nine = [nbs.Neuron(deepest, c, 1, 1) for c in range(9)]
-    one_ms, nine_ms = interleaved_ratio(lambda i: session.attribute(nine[0], "guided"),
-                                        lambda i: session.attribute(nine, "guided"), max(3, repeats // 3))
+    timed = alternate(lambda i: session.attribute(nine[0], "guided"), lambda i: session.attribute(nine, "guided"),
+                      max(3, repeats // 3), warmup=3)
+    one_ms, nine_ms = 1000 * timed.baseline_s, 1000 * timed.candidate_s
     verdict = "ok" if nine_ms <= 4 * one_ms else "MISSED (target <= 4x)"
     print(f"  {'nine batched targets (guided)':52s} {nine_ms:8.1f} ms   {nine_ms / one_ms:5.2f}x one target "
           f"({one_ms:.1f} ms)  {verdict}")
