@@ -101,13 +101,31 @@ class _ForwardMode(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+
+class CallNames:
+    """Layer names of module calls in one forward pass: a module's first call is its ``named_modules()`` name,
+    its second ``name#2`` and so on (a module reused in a block, as torchvision's ResNet reuses its ReLU)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = defaultdict(int)
+
+    def key(self, name: str) -> str:
+        """The name of this call of module ``name``."""
+        self._counts[name] += 1
+        count = self._counts[name]
+        return name if count == 1 else f"{name}#{count}"
+
+    def clear(self) -> None:
+        self._counts.clear()
+
+
 class _Recorder:
     def __init__(self, model: nn.Module, selector: RuleSelector | None):
         self.model = model
         self.selector = selector
         self.recording = Recording(output=None, module_names=frozenset(n for n, _ in model.named_modules()))
         self._stack: list[str] = []
-        self._calls: dict[str, int] = defaultdict(int)
+        self._calls = CallNames()
         self._captures_by_storage: dict[int, list[str]] = defaultdict(list)
         self._uses: set[ActivationUse] = set()
 
@@ -124,9 +142,7 @@ class _Recorder:
                 self._stack.pop()
             if not isinstance(output, Tensor):
                 return
-            self._calls[name] += 1
-            count = self._calls[name]
-            key = name if count == 1 else f"{name}#{count}"
+            key = self._calls.key(name)
             self.recording.activations[key] = output
             self.recording.layer_types[key] = type(module).__name__
             self._captures_by_storage[_storage_key(output)].append(key)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from torch import Tensor, nn
 from ..errors import InputError, ModelError, NbsaliencyError
 from ..model_state import evaluation_mode, model_device_and_dtype
 from ..receptive_field import NotSpatialError
-from ..recording import Recording, record_forward
+from ..recording import CallNames, Recording, record_forward
 from ..validation import as_image_batch
 from .dataset import ImageSource
 from .errors import DatasetItemError, EmptyDatasetError, IndexBuildCancelled
@@ -117,7 +116,7 @@ class _Streamer:
     def __init__(self, model: nn.Module, plan: _Plan, accumulator: TopAccumulator | PerImageTop):
         self.model, self.plan, self.accumulator = model, plan, accumulator
         self._thread = 0
-        self._calls: dict[str, int] = defaultdict(int)
+        self._calls = CallNames()
         self._added: dict[int, tuple[Any, int]] = {}
         self._handles: list[Any] = []
 
@@ -152,9 +151,7 @@ class _Streamer:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if threading.get_ident() != self._thread or not isinstance(output, Tensor):
                 return
-            self._calls[name] += 1
-            count = self._calls[name]
-            key = name if count == 1 else f"{name}#{count}"
+            key = self._calls.key(name)
             slot = self.plan.slot_of.get(key)
             if slot is None:
                 return
