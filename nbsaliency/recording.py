@@ -101,7 +101,6 @@ class _ForwardMode(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-
 class CallNames:
     """Layer names of module calls in one forward pass: a module's first call is its ``named_modules()`` name,
     its second ``name#2`` and so on (a module reused in a block, as torchvision's ResNet reuses its ReLU)."""
