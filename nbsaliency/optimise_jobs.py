@@ -153,6 +153,10 @@ class OptimiseJobs:
         run_id = request.get("id")
         self.cancel()
         try:
+            fields = request.get("selection") or {}
+            if not isinstance(fields, dict):
+                raise OptimiseRequestError(f"selection must be an object of selection fields; got {fields!r}")
+            selection = Selection.parse(fields, selection)  # the view's latest
             plan = self.plan(request, selection)
         except Exception as error:
             self._done(run_id, error=error)

@@ -47,12 +47,14 @@ Python -> JS   {"kind": MSG_RESULT, "id": int | None, "seq": int, "error": str, 
 
 Optimisation panel (engine side: nbsaliency/optimise_jobs.py; view: js/src/optimise_panel.ts)
     Runs one optimisation-based visualisation for the *current* selection in a kernel thread, streamed.
-JS -> Python   {"kind": MSG_OPTIMISE, "id": int, "visualisation": str, "steps": int}
+JS -> Python   {"kind": MSG_OPTIMISE, "id": int, "visualisation": str, "steps": int,
+                "selection": {<selection traits>}}
     ``visualisation``: one of OPTIMISE_VISUALISATIONS ("class_model": the selected class, or the image's
     predicted class when target_class is -1; "activation_maximisation": the selection's channel / neuron /
     layer, a class target's logit; "deepdream" and "invert": the current image at the current layer);
-    ``steps``: 1..OPTIMISE_MAX_STEPS. A new request cancels the running one. ``id`` becomes the ``run`` of the
-    answers (ids of one view increase; views start far apart).
+    ``steps``: 1..OPTIMISE_MAX_STEPS; ``selection``: the view's latest selection (it may not have reached the
+    kernel yet; fields left out are the kernel's). A new request cancels the running one. ``id`` becomes the
+    ``run`` of the answers (ids of one view increase; views start far apart).
 JS -> Python   {"kind": MSG_OPTIMISE_CANCEL, "run": int}
     Stop run ``run`` before its next step (the kernel answers with MSG_OPTIMISE_DONE, cancelled true).
 Python -> JS   {"kind": MSG_OPTIMISE_FRAME, "run": int, "step": int, "steps": int, "value": float | None,

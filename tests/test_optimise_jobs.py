@@ -151,6 +151,15 @@ def test_a_new_request_cancels_the_running_one(jobs):
     assert last_of_1 < first_of_2  # one job at a time
 
 
+def test_the_requests_selection_is_the_one_optimised(jobs):
+    """The view sends its latest selection with a run: a change still queued in the view must not be overtaken."""
+    jobs.start(request(1, steps=10, selection={"channel": 4}), CHANNEL)
+    assert jobs.wait(WAIT_S)
+    jobs.start(request(2, steps=10), Selection(layer="block2.conv2", channel=4, target="channel"))
+    assert jobs.inbox.done(2)[0]["cached"] is True  # the same run as channel 4 from the kernel's selection
+    assert jobs.optimisations == 1
+
+
 def test_a_second_identical_request_is_answered_from_the_cache(jobs):
     inbox = jobs.inbox
     jobs.start(request(1, steps=10), CHANNEL)
@@ -188,6 +197,9 @@ def test_a_second_identical_request_is_answered_from_the_cache(jobs):
      "y index 40 is out of range"),
     (request(1, "deepdream"), Selection(layer="block9"), "unknown layer 'block9'"),
     (request(1, "invert"), Selection(image_index=5, layer="block1"), "image 5 is out of range"),
+    (request(1, selection={"channel": 999}), CHANNEL, "channel 999 is out of range"),
+    (request(1, selection={"colour": 1}), CHANNEL, "unknown selection field 'colour'"),
+    (request(1, selection=[1, 2]), CHANNEL, "selection must be an object of selection fields"),
 ])
 def test_bad_requests_get_a_done_message_with_a_plain_words_error(jobs, req, selection, message):
     jobs.start(req, selection)

@@ -10,10 +10,12 @@ import { field, h, paintCanvas, setOptions } from "./dom";
 import {
   MSG_OPTIMISE,
   MSG_OPTIMISE_CANCEL,
+  MSG_OPTIMISE_DONE,
   OPTIMISE_MAX_STEPS,
   OPTIMISE_VISUALISATIONS,
   type OptimiseCancelMessage,
   type OptimiseMessage,
+  type Selection,
   isOptimiseDoneMessage,
   isOptimiseFrameMessage,
   isVisualisation,
@@ -36,6 +38,7 @@ const DEFAULT_STEPS = 100;
 export class OptimisePanel {
   readonly element: HTMLElement;
   private readonly send: (msg: OptimiseMessage | OptimiseCancelMessage) => void;
+  private readonly selection: () => Selection;
   private nextRun: number;
   private state: RunState = IDLE;
 
@@ -55,10 +58,17 @@ export class OptimisePanel {
 
   /**
    * @param send sends a message to the kernel
+   * @param selection the selection the user made last (sent with a run, so that a change still waiting in the
+   *   request queue is not overtaken by the run)
    * @param firstRun the first run id (views of one model start far apart, so runs never collide)
    */
-  constructor(send: (msg: OptimiseMessage | OptimiseCancelMessage) => void, firstRun = 1) {
+  constructor(
+    send: (msg: OptimiseMessage | OptimiseCancelMessage) => void,
+    selection: () => Selection,
+    firstRun = 1,
+  ) {
     this.send = send;
+    this.selection = selection;
     this.nextRun = firstRun;
     setOptions(
       this.visualisation,
@@ -92,10 +102,6 @@ export class OptimisePanel {
     this.update();
   }
 
-  get runState(): RunState {
-    return this.state;
-  }
-
   /** Ask the kernel for a new run (it replaces the running one). */
   run(): void {
     const steps = parseSteps(this.steps.value);
@@ -106,7 +112,7 @@ export class OptimisePanel {
     }
     const run = this.nextRun++;
     this.state = started(run, steps);
-    const msg: OptimiseMessage = { kind: MSG_OPTIMISE, id: run, visualisation, steps };
+    const msg: OptimiseMessage = { kind: MSG_OPTIMISE, id: run, visualisation, steps, selection: this.selection() };
     this.send(msg);
     this.update();
   }
@@ -124,8 +130,13 @@ export class OptimisePanel {
     if (isOptimiseFrameMessage(msg)) {
       if (acceptsFrame(this.state, msg)) {
         const [H, W] = msg.image.shape;
-        paintCanvas(this.canvas, decodeRGBA(buffers[0] ?? new ArrayBuffer(0), msg.image.shape), W, H);
-        this.state = withFrame(this.state, msg);
+        try {
+          paintCanvas(this.canvas, decodeRGBA(buffers[0] ?? new ArrayBuffer(0), msg.image.shape), W, H);
+          this.state = withFrame(this.state, msg);
+        } catch (err) {
+          const error = `Could not show the optimised image: ${err instanceof Error ? err.message : String(err)}`;
+          this.state = withDone(this.state, { kind: MSG_OPTIMISE_DONE, run: msg.run, cancelled: false, cached: false, error });
+        }
         this.update();
       }
       return true;

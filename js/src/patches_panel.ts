@@ -93,13 +93,16 @@ export class PatchesPanel {
   /** The index traits changed. */
   setIndex(state: IndexState): void {
     const becameReady = state.status === "ready" && this.index.status !== "ready";
+    if (state.status !== this.index.status) {
+      // a click disables its button until the kernel reports the status it asked for (progress ticks do not)
+      this.cancelButton.disabled = false;
+      this.buildButton.disabled = false;
+    }
     this.index = state;
     const building = state.status === "building";
     this.progress.hidden = !building;
     this.cancelButton.hidden = !building;
-    this.cancelButton.disabled = false;
     this.buildButton.hidden = state.status !== "cancelled" && state.status !== "error";
-    this.buildButton.disabled = false;
     if (building && state.total > 0) {
       this.progress.max = state.total;
       this.progress.value = state.done;

@@ -120,6 +120,7 @@ export interface OptimiseMessage {
   id: number;
   visualisation: Visualisation;
   steps: number;
+  selection: Selection;
 }
 
 /** JS -> Python: stop run `run` before its next step. */

@@ -143,7 +143,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   onIndexTrait();
   // -- end top-activating patches --
   // -- optimisation panel: runs in the kernel for the current selection, streamed (optimise_panel.ts) --
-  const optimise = new OptimisePanel((msg) => model.send(msg), firstId);
+  const optimise = new OptimisePanel((msg) => model.send(msg), () => controls.selection, firstId);
   root.append(optimise.element);
   // -- end optimisation panel --
 

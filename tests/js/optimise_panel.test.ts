@@ -30,7 +30,6 @@ const TRAITS = {
   error: "",
 };
 
-
 /** A frame of a 2 x 3 image whose RGBA bytes sit at an odd offset, as Jupyter may hand them over. */
 function frame(run: number, step: number, value: number | null = 1.25) {
   const bytes = new Uint8Array(1 + 2 * 3 * 4).fill(step);
@@ -129,5 +128,23 @@ describe("the optimisation panel", () => {
     expect(status()).toMatch(/Steps must be a whole number from 1 to 2000/);
     button("Run").click();
     expect(model.ofKind(MSG_OPTIMISE)).toHaveLength(1);
+  });
+
+  it("sends the latest selection with a run, also one still waiting in the request queue", () => {
+    const channel = control("Channel");
+    channel.value = "2"; // the first request is still in flight: this change waits in the queue
+    channel.dispatchEvent(new Event("change"));
+    expect(model.ofKind(MSG_SELECT)).toHaveLength(1);
+    button("Run").click();
+    expect(model.ofKind(MSG_OPTIMISE)[0].selection).toMatchObject({ channel: 2 });
+  });
+
+  it("shows a frame it cannot decode as an error instead of failing", () => {
+    button("Run").click();
+    const run = model.ofKind(MSG_OPTIMISE)[0].id;
+    const [msg] = frame(run, 1);
+    expect(() => model.emit("msg:custom", msg, [new DataView(new ArrayBuffer(5))])).not.toThrow();
+    expect(panel().dataset.phase).toBe("error");
+    expect(status()).toMatch(/^Error: Could not show the optimised image/);
   });
 });

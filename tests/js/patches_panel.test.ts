@@ -101,6 +101,8 @@ describe("the patches panel", () => {
     expect(panel().querySelector('[role="status"]')!.textContent).toBe("Indexing the dataset: 16 / 500 images…");
     button("Cancel indexing").click();
     expect(model.ofKind(MSG_INDEX_CANCEL)).toEqual([{ kind: MSG_INDEX_CANCEL }]);
+    model.pythonSets("index_progress", [32, 500]); // a progress tick before the kernel sees the cancel
+    expect(button("Cancel indexing").disabled).toBe(true);
     model.pythonSets("index_status", "cancelled");
     expect(progress().hidden).toBe(true);
     button("Build index").click();
