@@ -20,7 +20,7 @@ from .errors import NoGradientPathError, UnsupportedActivationError
 from .model_state import evaluation_mode
 from .recording import ActivationUse, Recording, record_forward
 from .rules.backward_rules import BackwardRule, RuleSelector
-from .targets import Target, as_target
+from .targets import Target, as_target, class_scores
 from .validation import as_image_batch
 
 
@@ -69,8 +69,8 @@ class Session:
 
     @property
     def predicted(self) -> Tensor:
-        """Each image's predicted class, shape ``(N,)``."""
-        return self._recording.output.detach().argmax(dim=1)
+        """Each image's predicted class, shape ``(N,)``; a clear error when the model returns no class scores."""
+        return class_scores(self._recording).detach().argmax(dim=1)
 
     @property
     def activation_rules(self) -> list[ActivationUse]:
@@ -172,6 +172,8 @@ class Session:
     def fixed_targets(self, targets: Sequence[Target], repeats: int = 1) -> list[Target]:
         """Targets whose "predicted class" is pinned to this input's prediction, for ``repeats`` stacked
         copies of the batch (a perturbed image must still be explained for the clean image's class)."""
+        if not any(target.uses_predicted_class for target in targets):
+            return list(targets)  # also for models whose output is not class scores
         classes = self.predicted.repeat(repeats)
         return [target.with_classes(classes) for target in targets]
 

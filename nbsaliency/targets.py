@@ -40,6 +40,11 @@ class Target:
         """Layers this target reads (empty for class scores)."""
         return ()
 
+    @property
+    def uses_predicted_class(self) -> bool:
+        """Whether the target reads "the predicted class" (``Logit(None)``, ``Probability(None)``)."""
+        return False
+
     def with_classes(self, classes: Tensor) -> Target:
         """This target with "the predicted class" pinned to ``classes`` (one per image)."""
         return self
@@ -85,7 +90,7 @@ def as_target(target: Target | int | None) -> Target:
     )
 
 
-def _class_scores(view: ForwardView) -> Tensor:
+def class_scores(view: ForwardView) -> Tensor:
     output = view.output
     if not isinstance(output, Tensor) or output.dim() != 2:
         described = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
@@ -129,8 +134,12 @@ class Logit(Target):
         self.c = c
 
     def values(self, view: ForwardView) -> Tensor:
-        scores = _class_scores(view)
+        scores = class_scores(view)
         return scores.gather(1, _per_image_classes(self.c, scores)[:, None])[:, 0]
+
+    @property
+    def uses_predicted_class(self) -> bool:
+        return self.c is None
 
     def with_classes(self, classes: Tensor) -> Target:
         return Logit(classes) if self.c is None else self
@@ -146,8 +155,12 @@ class Probability(Target):
         self.c = c
 
     def values(self, view: ForwardView) -> Tensor:
-        scores = _class_scores(view)
+        scores = class_scores(view)
         return scores.softmax(dim=1).gather(1, _per_image_classes(self.c, scores)[:, None])[:, 0]
+
+    @property
+    def uses_predicted_class(self) -> bool:
+        return self.c is None
 
     def with_classes(self, classes: Tensor) -> Target:
         return Probability(classes) if self.c is None else self
@@ -249,6 +262,10 @@ class Scaled(Target):
     def layers(self) -> tuple[str, ...]:
         return self.target.layers
 
+    @property
+    def uses_predicted_class(self) -> bool:
+        return self.target.uses_predicted_class
+
     def with_classes(self, classes: Tensor) -> Target:
         return Scaled(self.target.with_classes(classes), self.factor)
 
@@ -269,6 +286,10 @@ class Sum(Target):
     @property
     def layers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(layer for term in self.terms for layer in term.layers))
+
+    @property
+    def uses_predicted_class(self) -> bool:
+        return any(term.uses_predicted_class for term in self.terms)
 
     def with_classes(self, classes: Tensor) -> Target:
         return Sum(tuple(term.with_classes(classes) for term in self.terms))

@@ -152,3 +152,23 @@ def test_maps_helpers():
     torch.testing.assert_close(rgb[0, 0, 1], torch.tensor(0.0))
     clipped = nbs.clip_percentile(torch.tensor([[0.0, 1.0, 2.0, 100.0]]), percentile=50)
     torch.testing.assert_close(clipped, torch.tensor([[0.0, 0.6667, 1.0, 1.0]]), atol=1e-4, rtol=0)
+
+
+class DictOutput(nn.Module):
+    """A model returning a dict (as detection and many hub models do): unit targets still work everywhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = make_model("vgg")
+
+    def forward(self, x):
+        return {"logits": self.inner(x)}
+
+
+@pytest.mark.parametrize("method", ["gradient", "smoothgrad", "integrated_gradients", "occlusion"])
+def test_unit_targets_work_on_a_model_without_class_scores(method):
+    model = DictOutput().eval()
+    attribution = nbs.attribute(model, make_input(1), nbs.Channel("inner.features.3", 2), method)
+    assert attribution.shape == (1, 3, 16, 16) and attribution.abs().sum() > 0
+    with pytest.raises(nbs.TargetError, match=r"class targets need the model to return class scores .* dict"):
+        nbs.attribute(model, make_input(1), None, method)
