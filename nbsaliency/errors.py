@@ -7,6 +7,7 @@ Each subclasses the built-in exception a PyTorch user would expect (``ValueError
 from __future__ import annotations
 
 import difflib
+import traceback
 from collections.abc import Iterable
 
 
@@ -68,3 +69,20 @@ class UnsupportedActivationError(NbsaliencyError, RuntimeError):
 
 class ModelError(NbsaliencyError, RuntimeError):
     """The user's model raised during the forward pass, or returned something that is not class scores."""
+
+
+EXPECTED_ERRORS = (NbsaliencyError, ValueError, IndexError, TypeError)  # bad input, said in plain words
+
+
+def plain_words(error: BaseException) -> str:
+    """The message a person reads: ours and the usual value errors as they are, anything else with its type."""
+    if isinstance(error, EXPECTED_ERRORS):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def report_unexpected(error: BaseException) -> None:
+    """Print the traceback of an error that is not bad input (a bug, or the user's model failing) to stderr,
+    for the kernel's log; the widget shows :func:`plain_words` of it either way."""
+    if not isinstance(error, EXPECTED_ERRORS):
+        traceback.print_exception(error)

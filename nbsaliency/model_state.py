@@ -8,11 +8,16 @@ eval-mode backbone inside a training model) survive: flags are restored per modu
 
 from __future__ import annotations
 
+import copy
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
+
+from .errors import ModelError
 
 
 @contextmanager
@@ -35,3 +40,18 @@ def model_device_and_dtype(model: nn.Module) -> tuple[torch.device | None, torch
     for tensor in (*model.parameters(), *model.buffers()):
         return tensor.device, None
     return None, None
+
+
+def shadow_model(model: nn.Module) -> nn.Module:
+    """A copy of ``model``'s modules that shares its parameters and buffers (the same tensor objects).
+
+    Hooks and ``training`` flags set on the copy never reach the original, so a background job on the copy can
+    run next to attribution passes on the original; weights updated in place show in both.
+    """
+    memo: dict[int, Any] = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    try:
+        return copy.deepcopy(model, memo)
+    except Exception as error:
+        raise ModelError(
+            f"this model cannot be copied to run in the background ({type(error).__name__}: {error})"
+        ) from error

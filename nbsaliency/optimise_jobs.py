@@ -16,8 +16,6 @@ read: gradients are taken with respect to the image, and BatchNorm runs in eval 
 
 from __future__ import annotations
 
-import copy
-import itertools
 import math
 import threading
 import traceback
@@ -31,8 +29,9 @@ import torch
 from torch import Tensor, nn
 
 from . import protocol
-from .errors import NbsaliencyError, TargetError
+from .errors import NbsaliencyError, TargetError, plain_words, report_unexpected
 from .explore import ExplorerBackend, Selection, display_image
+from .model_state import shadow_model
 from .optimize import activation_maximisation, class_model, deepdream, invert
 from .optimize.deepdream import octave_sizes
 from .optimize.parameterisations import Range
@@ -49,28 +48,6 @@ DEEPDREAM_OCTAVES = 4
 
 class OptimiseRequestError(NbsaliencyError, ValueError):
     """An optimise request that cannot run: unknown visualisation, steps out of range, an unusable selection."""
-
-
-def plain_words(error: BaseException) -> str:
-    """The message a person reads: ours and the usual value errors as they are, anything else with its type."""
-    if isinstance(error, NbsaliencyError | ValueError | IndexError | TypeError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
-def shadow_model(model: nn.Module) -> nn.Module:
-    """A copy of ``model``'s modules that shares its parameters and buffers (the same tensor objects).
-
-    Hooks and ``training`` flags set on the copy never reach the original, so an optimisation on the copy can
-    run next to attribution passes on the original; weights updated in place show in both.
-    """
-    memo: dict[int, Any] = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
-    try:
-        return copy.deepcopy(model, memo)
-    except Exception as error:
-        raise OptimiseRequestError(
-            f"this model cannot be copied to run in the background ({type(error).__name__}: {error})"
-        ) from error
 
 
 def value_range_of(inputs: list[Tensor]) -> Range:
@@ -318,8 +295,7 @@ class OptimiseJobs:
         message = ""
         if error is not None:
             message = plain_words(error)
-            if not isinstance(error, NbsaliencyError | ValueError | IndexError | TypeError):
-                traceback.print_exception(error)
+            report_unexpected(error)
         content = {"kind": protocol.MSG_OPTIMISE_DONE, "run": run_id, "cancelled": cancelled, "cached": cached,
                    "error": message}
         try:

@@ -8,7 +8,7 @@ the index's state through ``on_status(IndexState)``.
 One worker thread does the long work, one job at a time: first the index (:meth:`PatchIndex.build
 <nbsaliency.patches.PatchIndex.build>` or ``load_or_build`` for a path; progress every ``PROGRESS_EVERY_S``,
 cancellable), then the grids (Zeiler & Fergus 2014, Fig. 2: :func:`~nbsaliency.patches.top_patches` with
-receptive-field crops and projections). It works on a *shadow* of the model (:func:`~nbsaliency.optimise_jobs.
+receptive-field crops and projections). It works on a *shadow* of the model (:func:`~nbsaliency.model_state.
 shadow_model`: the same weights, its own modules, hooks and flags), so the kernel keeps answering selections
 with the user's model meanwhile and never changes it. Grids are cached per ``(layer, channel, projection)``; a
 newer request replaces one still waiting (the replaced one is answered ``superseded``), and every answer carries
@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from . import protocol
-from .errors import NbsaliencyError, TargetIndexError
+from .errors import NbsaliencyError, TargetIndexError, plain_words, report_unexpected
 from .explore import ExplorerBackend, display_image
 from .maps import signed_rgb
-from .optimise_jobs import plain_words, shadow_model
+from .model_state import shadow_model
 from .patches import PROJECTION_METHODS, ImageSource, IndexBuildCancelled, PatchIndex, top_patches
 from .receptive_field import ReceptiveFields
 
@@ -307,8 +307,7 @@ class PatchJobs:
             self._report(IndexState("cancelled", self.state.done, self.state.total, plain_words(error)))
             return
         except Exception as error:
-            if not isinstance(error, NbsaliencyError | ValueError | IndexError | TypeError):
-                traceback.print_exception(error)
+            report_unexpected(error)
             where = " (the explorer's own images; pass dataset=... to index others)" if self.own_images else ""
             self._report(IndexState("error", message=plain_words(error) + where))
             return
@@ -347,8 +346,7 @@ class PatchJobs:
                                         np.ascontiguousarray(full[box[0]:box[2], box[1]:box[3]]),
                                         display_image(signed_rgb(p.projection.detach().float().cpu()))))
         except Exception as error:
-            if not isinstance(error, NbsaliencyError | ValueError | IndexError | TypeError):
-                traceback.print_exception(error)
+            report_unexpected(error)
             self._answer(request.id, request, error=error)
             return
         with self._lock:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,19 +13,13 @@ import anywidget
 import traitlets
 
 from . import protocol
-from .errors import NbsaliencyError
+from .errors import plain_words, report_unexpected
 from .explore import ExplorerBackend, Result, Selection
 from .figure import explorer_figure, figure_png
 from .optimise_jobs import OptimiseJobs  # optimisation panel
 from .patch_jobs import IndexSpec, IndexState, PatchJobs  # top-activating patches
 
 _STATIC = Path(__file__).parent / "static"
-
-
-def _plain_words(error: Exception) -> str:
-    if isinstance(error, NbsaliencyError | ValueError | IndexError | TypeError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
 
 
 class Explorer(anywidget.AnyWidget):
@@ -183,9 +176,8 @@ class Explorer(anywidget.AnyWidget):
         self.send(content, buffers)
 
     def _send_error(self, request_id: Any, error: Exception) -> None:
-        message = _plain_words(error)
-        if not isinstance(error, NbsaliencyError | ValueError | IndexError | TypeError):
-            traceback.print_exception(error)
+        message = plain_words(error)
+        report_unexpected(error)
         self.error = message
         content = {
             "kind": protocol.MSG_RESULT, "id": request_id, "seq": self._next_seq(), "error": message,
@@ -196,10 +188,13 @@ class Explorer(anywidget.AnyWidget):
 
     # -- top-activating patches --
     def _on_index_state(self, state: IndexState) -> None:
-        with self._traits_lock, self.hold_sync():
-            self.index_status = state.status
+        # From the worker thread: no hold_sync here (it is one flag per widget, and would collect the kernel
+        # thread's own trait writes and could lose them); the lock keeps these out of _compute's hold_sync.
+        # The status goes last, so the view sees a new status with its progress and message already set.
+        with self._traits_lock:
             self.index_progress = [state.done, state.total]
             self.index_message = state.message
+            self.index_status = state.status
 
     def _open_patch(self, content: dict[str, Any]) -> None:
         try:

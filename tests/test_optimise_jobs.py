@@ -12,7 +12,8 @@ import pytest
 
 from nbsaliency import demo, protocol
 from nbsaliency.explore import ExplorerBackend, Selection
-from nbsaliency.optimise_jobs import OptimiseJobs, shadow_model
+from nbsaliency.model_state import shadow_model
+from nbsaliency.optimise_jobs import OptimiseJobs
 from nbsaliency.widget import Explorer
 from tests.invariance import ModelSnapshot
 

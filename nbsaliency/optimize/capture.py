@@ -9,7 +9,6 @@ exit, also when a step raised or the run was cancelled.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..errors import UnknownLayerError
+from ..recording import CallNames
 
 
 def _module_name(layer: str) -> str:
@@ -61,15 +61,13 @@ class LayerCapture:
         check_layers(model, self.layers)
         self._modules = dict(model.named_modules())
         self._captured: dict[str, Tensor] = {}
-        self._calls: dict[str, int] = defaultdict(int)
+        self._calls = CallNames()
         self._handles: list[Any] = []
 
     def _hook(self, name: str):
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if isinstance(output, Tensor):
-                self._calls[name] += 1
-                count = self._calls[name]
-                self._captured[name if count == 1 else f"{name}#{count}"] = output.clone()
+                self._captured[self._calls.key(name)] = output.clone()
 
         return hook
 
