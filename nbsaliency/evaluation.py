@@ -48,15 +48,26 @@ def energy_in_mask(maps: Tensor, masks: Tensor) -> Tensor:
     return torch.where(total > 0, inside / total.clamp(min=1e-30), torch.zeros_like(total))
 
 
-def spearman(a: Tensor, b: Tensor) -> Tensor:
-    """Spearman rank correlation between corresponding rows of ``a`` and ``b`` (flattened per row)."""
-    def ranks(x: Tensor) -> Tensor:
-        return x.flatten(1).argsort(dim=1).argsort(dim=1).to(torch.float64)
+def average_ranks(x: Tensor) -> Tensor:
+    """Ranks of each row's values, 0-based, with tied values sharing the mean of their ranks (saliency maps
+    tie a lot: clamped Grad-CAM and dead-ReLU maps are mostly zero)."""
+    rows = x.flatten(1)
+    ranks = torch.empty(rows.shape, dtype=torch.float64, device=rows.device)
+    for i, row in enumerate(rows):
+        _, group, counts = torch.unique(row, return_inverse=True, return_counts=True)  # groups in value order
+        first = counts.cumsum(0) - counts
+        ranks[i] = (first + (counts - 1) / 2).to(torch.float64)[group]
+    return ranks
 
-    ra, rb = ranks(a), ranks(b)
+
+def spearman(a: Tensor, b: Tensor) -> Tensor:
+    """Spearman rank correlation between corresponding rows of ``a`` and ``b`` (flattened per row), with
+    average ranks for ties; 0 where a row is constant (it has no order to correlate)."""
+    ra, rb = average_ranks(a), average_ranks(b)
     ra, rb = ra - ra.mean(dim=1, keepdim=True), rb - rb.mean(dim=1, keepdim=True)
-    denominator = (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-30)
-    return (ra * rb).sum(dim=1) / denominator
+    denominator = ra.norm(dim=1) * rb.norm(dim=1)
+    return torch.where(denominator > 0, (ra * rb).sum(dim=1) / denominator.clamp(min=1e-300),
+                       torch.zeros_like(denominator))
 
 
 def parameterised_layers(model: nn.Module) -> list[str]:
@@ -69,12 +80,19 @@ def cascading_randomisation(model: nn.Module, seed: int = 0) -> Iterator[tuple[s
     """Copies of ``model`` with its conv / linear layers re-initialised from the top, one more each step:
     yields ``(last randomised layer, randomised copy)``. The given model is not changed."""
     randomised = copy.deepcopy(model)
-    generator_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        modules = dict(randomised.named_modules())
-        for name in parameterised_layers(model):
+    modules = dict(randomised.named_modules())
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    state: tuple[Tensor, list[Tensor]] | None = None  # this generator's own RNG states (CPU, CUDA devices)
+    for name in parameterised_layers(model):
+        # The caller's global RNG is forked around each re-initialisation (also on CUDA), so code run between
+        # two steps neither changes this sequence nor sees its generator moved.
+        with torch.random.fork_rng(devices=devices):
+            if state is None:
+                torch.manual_seed(seed)
+            else:
+                torch.random.set_rng_state(state[0])
+                for device, device_state in zip(devices, state[1], strict=True):
+                    torch.cuda.set_rng_state(device_state, device)
             modules[name].reset_parameters()
-            yield name, copy.deepcopy(randomised)
-    finally:
-        torch.random.set_rng_state(generator_state)
+            state = (torch.random.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices])
+        yield name, copy.deepcopy(randomised)

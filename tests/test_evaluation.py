@@ -40,6 +40,19 @@ def test_evidence_map_of_occlusion_keeps_positive_drops():
     torch.testing.assert_close(evidence_map("guided", attribution), torch.tensor([[[2.0, 1.0]]]))
 
 
+def test_spearman_gives_ties_their_average_rank():
+    """Two maps that are zero except on disjoint supports are not alike; two constant maps have no order."""
+    a = torch.zeros(1, 100)
+    b = torch.zeros(1, 100)
+    a[0, :10], b[0, 50:60] = 1.0, 1.0
+    expected = -0.1111111111  # by hand: ranks 0 -> 44.5 (x90), 1 -> 94.5 (x10); Pearson of the two indicators
+    torch.testing.assert_close(spearman(a, b), torch.tensor([expected], dtype=torch.float64))
+    torch.testing.assert_close(spearman(torch.zeros(1, 9), torch.zeros(1, 9)), torch.zeros(1, dtype=torch.float64))
+    x = torch.tensor([[3.0, 1.0, 1.0, 2.0]])
+    torch.testing.assert_close(spearman(x, torch.tensor([[4.0, 0.0, 0.0, 1.0]])),
+                               torch.tensor([1.0], dtype=torch.float64))
+
+
 def test_spearman_of_monotone_and_reversed_rows():
     a = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
     torch.testing.assert_close(spearman(a, a ** 3), torch.tensor([1.0], dtype=torch.float64))
@@ -59,3 +72,16 @@ def test_cascading_randomisation_goes_top_down_and_leaves_the_model_alone():
     _, last = steps[-1]
     assert not torch.equal(last.features[0].weight, model.features[0].weight)
     snapshot.assert_unchanged(model)
+
+
+def test_cascading_randomisation_neither_moves_nor_follows_the_callers_random_numbers():
+    model = make_model("vgg")
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    quiet = [copy.features[0].weight.clone() for _, copy in cascading_randomisation(model, seed=5)]
+    assert torch.equal(torch.random.get_rng_state(), before)
+    busy = []
+    for _, copy in cascading_randomisation(model, seed=5):
+        torch.rand(1000)  # the caller draws random numbers between two steps
+        busy.append(copy.features[0].weight.clone())
+    assert all(torch.equal(a, b) for a, b in zip(quiet, busy, strict=True))
