@@ -36,11 +36,12 @@ class OneActivation(nn.Module):
 
 
 @pytest.mark.parametrize("activation", [nn.GELU(), nn.SiLU(), nn.LeakyReLU(0.1), nn.ELU(), nn.Hardswish(),
-                                        nn.Softplus(), nn.Mish(), nn.ReLU6(), nn.SELU()])
+                                        nn.Softplus(), nn.Mish(), nn.ReLU6(), nn.SELU(), nn.Threshold(0.0, 0.0),
+                                        nn.RReLU()])
 def test_generalised_rule_values(activation):
     """Gradient is exact; guided keeps the positive part of phi'(f) R; deconvnet keeps positive R."""
     x = torch.tensor([[[[-1.0, -0.2, 0.1], [0.4, 1.3, 3.5]]]])
-    model = OneActivation(activation)
+    model = OneActivation(activation.eval())  # eval: RReLU's slope is then fixed, (lower + upper) / 2
     f = (x.flatten(1) * 2.0).requires_grad_(True)
     (derivative,) = torch.autograd.grad(activation(f).sum(), f)
     signal = model.weights.detach()
@@ -86,3 +87,6 @@ def test_gates_pass_the_plain_gradient_and_are_reported():
 
     session = nbs.Session(Gated(), make_input(1, 4))
     assert ("", "sigmoid", "gradient") in {(u.layer, u.function, u.treatment) for u in session.activation_rules}
+    for gate, name in ((nn.Softsign(), "softsign"), (nn.LogSigmoid(), "logsigmoid"), (nn.LogSoftmax(1), "log_softmax")):
+        uses = nbs.Session(nn.Sequential(nn.Conv2d(3, 2, 1), gate), make_input(1, 4)).activation_rules
+        assert [(u.layer, u.function, u.treatment) for u in uses] == [("1", name, "gradient")]

@@ -7,7 +7,8 @@ never edited and nothing is patched process-wide.
 
 Treatments:
   ``"relu"``         exact rules of DeconvNet / guided backprop (:mod:`.backward_rules`).
-  ``"generalised"``  smooth or leaky rectifiers (GELU, SiLU, LeakyReLU, ELU, Hardswish, ReLU6, ...): the
+  ``"generalised"``  smooth, leaky or shifted rectifiers (GELU, SiLU, LeakyReLU, RReLU, ELU, Hardswish, ReLU6,
+                     Threshold, ...): the
                      generalised rule; reported, and refused by ``strict=True`` for DeconvNet / guided.
   ``"gradient"``     gates and squashing functions (sigmoid, tanh, softmax): not rectifiers, so every method
                      passes their plain gradient; reported so that nothing is silent.
@@ -52,16 +53,20 @@ def _table() -> dict[Any, _Entry]:
         "leaky_relu": F.leaky_relu, "elu": F.elu, "selu": F.selu, "celu": F.celu, "gelu": F.gelu,
         "silu": F.silu, "mish": F.mish, "hardswish": F.hardswish, "softplus": F.softplus,
         "hardtanh": F.hardtanh, "relu6": F.relu6, "prelu": F.prelu,
+        "threshold": F.threshold, "rrelu": F.rrelu,  # nn.Threshold(0, 0) is a ReLU; nn.RReLU a leaky one
     }
     generalised_inplace = {  # in-place by name -> out-of-place counterpart
         F.leaky_relu_: F.leaky_relu, F.elu_: F.elu, F.hardtanh_: F.hardtanh,
-        torch.selu_: F.selu, torch.celu_: F.celu,
+        torch.selu_: F.selu, torch.celu_: F.celu, F.threshold_: F.threshold, F.rrelu_: F.rrelu,
     }
     gradient_only = {
         "sigmoid": [torch.sigmoid, F.sigmoid, torch.Tensor.sigmoid],
         "tanh": [torch.tanh, F.tanh, torch.Tensor.tanh],
         "hardsigmoid": [F.hardsigmoid],
         "softmax": [torch.softmax, F.softmax, torch.Tensor.softmax],
+        "log_softmax": [torch.log_softmax, F.log_softmax, torch.Tensor.log_softmax],
+        "softsign": [F.softsign],
+        "logsigmoid": [F.logsigmoid],
     }
     table: dict[Any, _Entry] = {}
     for func in relu:
