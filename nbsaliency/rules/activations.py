@@ -8,8 +8,8 @@ never edited and nothing is patched process-wide.
 Treatments:
   ``"relu"``         exact rules of DeconvNet / guided backprop (:mod:`.backward_rules`).
   ``"generalised"``  smooth, leaky or shifted rectifiers (GELU, SiLU, LeakyReLU, RReLU, ELU, Hardswish, ReLU6,
-                     Threshold, ...): the
-                     generalised rule; reported, and refused by ``strict=True`` for DeconvNet / guided.
+                     Threshold, ...): the generalised rule; reported, and refused by ``strict=True`` for
+                     DeconvNet / guided.
   ``"gradient"``     gates and squashing functions (sigmoid, tanh, softmax): not rectifiers, so every method
                      passes their plain gradient; reported so that nothing is silent.
 """
