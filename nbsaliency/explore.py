@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
+from . import protocol
 from .errors import InputError, NbsaliencyError, TargetError, TargetIndexError
 from .methods import method_info, method_infos
 from .session import Session
 from .targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
 
-TARGET_KINDS = ("logit", "probability", "channel", "neuron", "layer")
+TARGET_KINDS = protocol.TARGET_KINDS
 
 
 class SelectionError(NbsaliencyError, ValueError):

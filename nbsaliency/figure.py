@@ -10,8 +10,7 @@ from matplotlib.figure import Figure
 
 from .explore import Result
 from .maps import clip_percentile, saliency_map, signed_rgb
-
-_COLORMAPS = {"inferno": "inferno", "viridis": "viridis", "gray": "gray", "coolwarm": "coolwarm"}
+from .protocol import COLORMAPS
 
 
 def explorer_figure(result: Result, *, colormap: str = "inferno", opacity: float = 0.5, signed: bool = False,
@@ -25,7 +24,7 @@ def explorer_figure(result: Result, *, colormap: str = "inferno", opacity: float
         cmap, vmin = "coolwarm", -1.0
     else:
         heat = clip_percentile(saliency_map(attribution), clip).numpy()
-        cmap, vmin = _COLORMAPS.get(colormap, "inferno"), 0.0
+        cmap, vmin = (colormap if colormap in COLORMAPS else "inferno"), 0.0
     panels = 3 if result.rgb_view else 2
     figure = Figure(figsize=(3.2 * panels, 3.4), layout="constrained")
     axes = figure.subplots(1, panels)

@@ -44,6 +44,7 @@ Runner = Callable[[nn.Module, Callable[[int, Tensor, Tensor], None], threading.E
 VISUALISATIONS = protocol.OPTIMISE_VISUALISATIONS
 MAX_STEPS = protocol.OPTIMISE_MAX_STEPS
 DEEPDREAM_OCTAVES = 4
+DEEPDREAM_OCTAVE_SCALE = 1.4
 
 
 class OptimiseRequestError(NbsaliencyError, ValueError):
@@ -111,7 +112,8 @@ class OptimiseJobs:
         self.optimisations = 0  # runs started (not answered from the cache); tests count them
         self._lock = threading.Lock()
         self._job: _Job | None = None
-        self._value_range: Range | None = None
+        # the explorer's own images, once: images opened from the patch grid later do not change it (nor the cache)
+        self.value_range: Range = value_range_of(backend.inputs)
 
     # -- the protocol ---------------------------------------------------------------------------------------
     def handle(self, content: dict[str, Any], selection: Selection) -> None:
@@ -220,18 +222,13 @@ class OptimiseJobs:
                 model, x, layer, steps=steps, value_range=value_range, seed=seed, callback=callback, every=every,
                 cancel=cancel))
         # DeepDream spreads the steps evenly over its octaves (coarse to fine).
-        octaves = len(octave_sizes(*size, min(DEEPDREAM_OCTAVES, steps), 1.4))
+        octaves = len(octave_sizes(*size, min(DEEPDREAM_OCTAVES, steps), DEEPDREAM_OCTAVE_SCALE))
         per_octave = max(1, steps // octaves)
         every = frame_every(per_octave * octaves)
         return Plan(key, per_octave * octaves, lambda model, callback, cancel: deepdream(
-            model, x, layer, steps=per_octave, octaves=octaves, value_range=value_range, seed=seed,
+            model, x, layer, steps=per_octave, octaves=octaves, octave_scale=DEEPDREAM_OCTAVE_SCALE,
+            value_range=value_range, seed=seed,
             callback=callback, every=every, cancel=cancel))
-
-    @property
-    def value_range(self) -> Range:
-        if self._value_range is None:
-            self._value_range = value_range_of(self.backend.inputs)
-        return self._value_range
 
     @staticmethod
     def _class(selection: Selection, output: Tensor) -> int:

@@ -69,7 +69,6 @@ class Explorer(anywidget.AnyWidget):
     def __init__(self, model: Any, images: Any, labels: Sequence[str] | None = None, dataset: Any = None,
                  preprocess: Callable[[Any], Any] | None = None, patch_index: IndexSpec = None, **kwargs: Any):
         self._backend = ExplorerBackend(model, images, labels=labels, preprocess=preprocess)
-        self.dataset = dataset
         self._seq = 0
         self._applying = False
         self._traits_lock = threading.RLock()  # the patch worker reports the index's state from its thread

@@ -41,6 +41,7 @@ def test_patches_are_receptive_field_crops_and_projections_stay_inside_them(demo
     for p in patches:
         assert p.box == fields.box(layer, p.y, p.x)
         assert torch.equal(p.image, p.box.crop(images[p.image_index]))
+        assert torch.equal(p.whole_image, images[p.image_index])
         full = nbs.attribute(demo_model, images[p.image_index][None], nbs.Neuron(layer, channel, p.y, p.x),
                              "deconvnet")[0]
         torch.testing.assert_close(p.projection, p.box.crop(full), rtol=1e-5, atol=1e-6)

@@ -117,7 +117,15 @@ class PatchIndex:
         source = ImageSource(dataset)
         layer_list = list(layers) if layers is not None else None
         key = fingerprint(model, source, k, layer_list, offset, one_per_image)
-        built = build_tops(model, source, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
+        return cls._build(model, source, key, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
+                          one_per_image=one_per_image, progress=progress, cancel=cancel)
+
+    @classmethod
+    def _build(cls, model: nn.Module, source: ImageSource, key: dict[str, Any], *, k: int, layers: list[str] | None,
+               batch_size: int, offset: int, one_per_image: bool, progress: ProgressLike,
+               cancel: threading.Event | None) -> PatchIndex:
+        """:meth:`build` with the source and its fingerprint already made (:meth:`load_or_build` has them)."""
+        built = build_tops(model, source, k=k, layers=layers, batch_size=batch_size, offset=offset,
                            progress=progress, cancel=cancel, one_per_image=one_per_image)
         tops = {}
         for name, (values, ids) in built.tops.items():
@@ -191,8 +199,9 @@ class PatchIndex:
         (or, when given, a call of ``notify(message)`` instead, e.g. to show the message in a widget)."""
         path = Path(path)
         layer_list = list(layers) if layers is not None else None
+        source = ImageSource(dataset)
+        current = fingerprint(model, source, k, layer_list, offset, one_per_image)
         if path.exists():
-            current = fingerprint(model, ImageSource(dataset), k, layer_list, offset, one_per_image)
             try:
                 saved = cls.load(path)
             except CorruptIndexError as error:
@@ -207,8 +216,8 @@ class PatchIndex:
                 warnings.warn(message, IndexRebuildWarning, stacklevel=2)
             else:
                 notify(message)
-        index = cls.build(model, dataset, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
-                          one_per_image=one_per_image, progress=progress, cancel=cancel)
+        index = cls._build(model, source, current, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
+                           one_per_image=one_per_image, progress=progress, cancel=cancel)
         index.save(path)
         return index
 

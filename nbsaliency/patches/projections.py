@@ -28,7 +28,8 @@ PROJECTION_METHODS = ("gradient", "deconvnet", "guided", "input_x_gradient")
 @dataclass(frozen=True)
 class Patch:
     """One top unit of ``(layer, channel)``: its image crop and projection crop, both ``(C, box.height,
-    box.width)``, the activation value, the image's dataset index, the unit's position and its field."""
+    box.width)``, the activation value, the image's dataset index, the unit's position and its field, and the
+    whole image it was found on (``(C, H, W)``, as read once from the dataset)."""
 
     layer: str
     channel: int
@@ -39,6 +40,7 @@ class Patch:
     box: Box
     image: Tensor
     projection: Tensor
+    whole_image: Tensor
 
 
 def project_units(model: nn.Module, images: Tensor, layer: str, channel: int, ys: Sequence[int],
@@ -76,5 +78,5 @@ def top_patches(model: nn.Module, dataset: ImageData | ImageSource, index: Patch
                          f"{tuple(images.shape[-2:])}")
     boxes = fields.boxes(layer, [(t.y, t.x) for t in tops])
     return [Patch(layer, channel, t.value, t.image, t.y, t.x, box, box.crop(images[i]).detach(),
-                  box.crop(projections[i]))
+                  box.crop(projections[i]), images[i].detach())
             for i, (t, box) in enumerate(zip(tops, boxes, strict=True))]
