@@ -7,13 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..rules.backward_rules import DECONVNET, GRADIENT, GUIDED
 from ..session import Session
 from ..targets import Target
 from .perturbed import perturbed_gradients
-from .registry import register
-
-_BASE_RULES = {"gradient": GRADIENT, "deconvnet": DECONVNET, "guided": GUIDED, "input_x_gradient": GRADIENT}
+from .registry import method_info, register, single_pass_methods
 
 
 @register("smoothgrad", label="SmoothGrad", reuses_forward=False,
@@ -25,8 +22,10 @@ def smoothgrad(session: Session, targets: Sequence[Target], n_samples: int = 25,
 
     ``base`` is any gradient-family method: gradient, deconvnet, guided or input_x_gradient.
     """
-    if base not in _BASE_RULES:
-        raise ValueError(f"smoothgrad's base must be one of {', '.join(_BASE_RULES)}; got {base!r}")
+    bases = single_pass_methods()
+    if base not in bases:
+        raise ValueError(f"smoothgrad's base must be one of {', '.join(bases)}; got {base!r}")
+    info = method_info(base)
     if n_samples < 1:
         raise ValueError(f"n_samples must be at least 1; got {n_samples}")
     x = session.x.detach()
@@ -34,7 +33,7 @@ def smoothgrad(session: Session, targets: Sequence[Target], n_samples: int = 25,
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn((n_samples, *x.shape), generator=generator, dtype=x.dtype).to(x.device)
     copies = x + noise * (noise_level * spread)
-    grads = perturbed_gradients(session, targets, copies, _BASE_RULES[base], batch_size)
-    if base == "input_x_gradient":
+    grads = perturbed_gradients(session, targets, copies, info.backward_rule, batch_size)
+    if info.times_input:
         grads = grads * copies
     return grads.mean(dim=1)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..methods.registry import single_pass_methods
 from ..model_state import model_device_and_dtype
 from ..receptive_field import Box, ReceptiveFields
 from ..session import Session
@@ -22,7 +23,7 @@ from .errors import ProjectionMethodError
 from .index import PatchIndex
 from .targets import Units
 
-PROJECTION_METHODS = ("gradient", "deconvnet", "guided", "input_x_gradient")
+PROJECTION_METHODS = tuple(single_pass_methods())  # one backward pass each: gradient, deconvnet, guided, ...
 
 
 @dataclass(frozen=True)
