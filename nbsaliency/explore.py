@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from . import protocol
 from .errors import InputError, NbsaliencyError, TargetError, TargetIndexError
 from .methods import method_info, method_infos
+from .methods.gradcam import CAM_METHODS, cam_layer_usable
 from .session import Session
 from .targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
 
@@ -203,10 +204,8 @@ class ExplorerBackend:
         activations = session.activations(selection.layer)[0]  # also checks the layer name
         target, selection = self.target(selection, session)
         options = {}
-        if info.name in ("gradcam", "guided_gradcam") and activations.dim() == 3 and \
-                activations.shape[1] * activations.shape[2] > 1 and \
-                selection.layer not in session.recording.copied_on_write:
-            options["layer"] = selection.layer
+        if info.name in CAM_METHODS and cam_layer_usable(session, selection.layer):
+            options["layer"] = selection.layer  # the selected layer's maps; else each target's default layer
         attribution = session.attribute(target, info.name, **options)[0]
         probabilities, classes = session.top_predictions(5)
         predictions = [Prediction(int(c), self.labels[int(c)] if int(c) < len(self.labels) else str(int(c)), float(p))

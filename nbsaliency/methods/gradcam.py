@@ -13,6 +13,15 @@ from ..session import Session
 from ..targets import Target
 from .registry import register
 
+CAM_METHODS = ("gradcam", "guided_gradcam")  # the methods below: they take a layer= option
+
+
+def cam_layer_usable(session: Session, layer: str) -> bool:
+    """Whether Grad-CAM can weight ``layer``'s maps: spatial, more than one position, and not edited in place
+    after the layer produced them (gradients with respect to such an output are not defined)."""
+    shape = session.recording.activation(layer).shape
+    return len(shape) == 4 and shape[2] * shape[3] > 1 and layer not in session.recording.copied_on_write
+
 
 def default_cam_layer(session: Session, targets: Sequence[Target]) -> str:
     """The last layer with spatial maps produced by a module without children (Selvaraju et al. use the last
@@ -23,8 +32,7 @@ def default_cam_layer(session: Session, targets: Sequence[Target]) -> str:
     target_layers = [layer for target in targets for layer in target.layers]
     last = min((order.index(layer) for layer in target_layers if layer in order), default=len(order) - 1)
     spatial = [layer.name for layer in session.layers[:last + 1]
-               if len(layer.shape) == 4 and layer.shape[2] * layer.shape[3] > 1
-               and layer.name.split("#")[0] in leaves and layer.name not in session.recording.copied_on_write]
+               if layer.name.split("#")[0] in leaves and cam_layer_usable(session, layer.name)]
     if not spatial:
         raise TargetError("Grad-CAM needs a layer with spatial maps (N, C, H, W) before the target; there is none")
     return spatial[-1]
