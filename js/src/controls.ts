@@ -20,9 +20,10 @@ import {
   layerGeometry,
   layerOptionText,
   parseNeuron,
-  sameSelection,
+  changedFields,
   usesClass,
   withLayer,
+  withPosition,
 } from "./selection";
 
 export interface Catalogue {
@@ -174,8 +175,8 @@ export class Controls {
   }
 
   private apply(next: Selection): void {
-    if (sameSelection(next, this.sel)) return;
     const changed = changedFields(this.sel, next);
+    if (Object.keys(changed).length === 0) return;
     this.showSelection(next);
     this.cb.onSelect(changed);
   }
@@ -195,11 +196,7 @@ export class Controls {
     }
     this.editing.delete(this.neuron);
     this.setNeuronMessage("");
-    const position = parsed.position;
-    let target = this.sel.target;
-    if (position.length > 0) target = "neuron";
-    else if (target === "neuron" && g.spatial) target = "channel";
-    this.apply({ ...this.sel, position, target });
+    this.apply(withPosition(this.sel, parsed.position, g));
   }
 
   private applyChannel(): void {
@@ -257,16 +254,4 @@ export class Controls {
     }
     this.signed.addEventListener("change", () => display({ signed: this.signed.checked }, true));
   }
-}
-
-/** The fields of `next` that differ from `prev`. */
-export function changedFields(prev: Selection, next: Selection): Partial<Selection> {
-  const changed: Record<string, unknown> = {};
-  for (const key of Object.keys(next) as (keyof Selection)[]) {
-    const a = prev[key];
-    const b = next[key];
-    const same = Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((v, i) => v === b[i]) : a === b;
-    if (!same) changed[key] = Array.isArray(b) ? [...b] : b;
-  }
-  return changed as Partial<Selection>;
 }

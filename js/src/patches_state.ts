@@ -123,8 +123,4 @@ export class GridRequests {
   get busy(): boolean {
     return this.queue.busy;
   }
-
-  get wantedKey(): GridKey | null {
-    return this.wanted;
-  }
 }

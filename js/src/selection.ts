@@ -101,6 +101,16 @@ export function withLayer(sel: Selection, layer: LayerInfo): Selection {
   return { ...sel, layer: layer.name, channel, position, target };
 }
 
+/**
+ * The selection after the user types a neuron position: a position makes the target "neuron"; clearing it on
+ * a spatial layer turns a "neuron" target back into "channel" (the rule withLayer applies too).
+ */
+export function withPosition(sel: Selection, position: number[], g: LayerGeometry): Selection {
+  const target: TargetKind =
+    position.length > 0 ? "neuron" : sel.target === "neuron" && g.spatial ? "channel" : sel.target;
+  return { ...sel, position: [...position], target };
+}
+
 /** A selection built from raw trait values (missing or malformed ones get defaults). */
 export function selectionFrom(get: (name: string) => unknown): Selection {
   const int = (v: unknown, d: number) => (typeof v === "number" && Number.isInteger(v) ? v : d);
@@ -118,15 +128,14 @@ export function selectionFrom(get: (name: string) => unknown): Selection {
   };
 }
 
-export function sameSelection(a: Selection, b: Selection): boolean {
-  return (
-    a.image_index === b.image_index &&
-    a.layer === b.layer &&
-    a.channel === b.channel &&
-    a.position.length === b.position.length &&
-    a.position.every((v, i) => v === b.position[i]) &&
-    a.method === b.method &&
-    a.target === b.target &&
-    a.target_class === b.target_class
-  );
+/** The fields of `next` that differ from `prev`. */
+export function changedFields(prev: Selection, next: Selection): Partial<Selection> {
+  const changed: Record<string, unknown> = {};
+  for (const key of Object.keys(next) as (keyof Selection)[]) {
+    const a = prev[key];
+    const b = next[key];
+    const same = Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((v, i) => v === b[i]) : a === b;
+    if (!same) changed[key] = Array.isArray(b) ? [...b] : b;
+  }
+  return changed as Partial<Selection>;
 }

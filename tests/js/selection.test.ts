@@ -6,7 +6,8 @@ import {
   layerOptionText,
   parseNeuron,
   positionFromClick,
-  sameSelection,
+  changedFields,
+  withPosition,
   selectionFrom,
   withLayer,
 } from "../../js/src/selection";
@@ -98,9 +99,16 @@ describe("selectionFrom", () => {
     });
   });
 
+  it("turns a neuron target with a position on, and back to channel when the position is cleared", () => {
+    const spatial = layerGeometry({ name: "c", shape: [4, 8, 8], type: "Conv2d" });
+    expect(withPosition({ ...base, target: "logit" }, [1, 2], spatial)).toMatchObject({ position: [1, 2], target: "neuron" });
+    expect(withPosition({ ...base, target: "neuron" }, [], spatial)).toMatchObject({ position: [], target: "channel" });
+    expect(withPosition({ ...base, target: "logit" }, [], spatial)).toMatchObject({ position: [], target: "logit" });
+  });
+
   it("compares selections by value", () => {
-    expect(sameSelection(base, { ...base, position: [6, 7] })).toBe(true);
-    expect(sameSelection(base, { ...base, position: [6] })).toBe(false);
-    expect(sameSelection(base, { ...base, target_class: 3 })).toBe(false);
+    expect(changedFields(base, { ...base, position: [...base.position] })).toEqual({});
+    expect(changedFields(base, { ...base, position: [6] })).toEqual({ position: [6] });
+    expect(changedFields(base, { ...base, target_class: 3 })).toEqual({ target_class: 3 });
   });
 });
