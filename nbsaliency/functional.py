@@ -29,4 +29,4 @@ def layers(model: nn.Module, x: Tensor) -> list[Layer]:
     batch, _ = as_image_batch(model, x)
     with evaluation_mode(model), torch.no_grad():
         recording = record_forward(model, batch, None)
-    return [Layer(name, tuple(a.shape)) for name, a in recording.activations.items()]
+    return [Layer(*layer) for layer in recording.layers]

@@ -54,9 +54,9 @@ class Recording:
     copied_on_write: set[str] = field(default_factory=set)
 
     @property
-    def layer_names(self) -> list[str]:
-        """Captured layers in forward order (the order their outputs were produced)."""
-        return list(self.activations)
+    def layers(self) -> list[tuple[str, tuple[int, ...]]]:
+        """Captured layers and their output shapes, in forward order (the order their outputs were produced)."""
+        return [(name, tuple(a.shape)) for name, a in self.activations.items()]
 
     def activation(self, layer: str) -> Tensor:
         """The captured activation (still attached to the graph), or a clear error for a wrong name."""

@@ -55,7 +55,7 @@ class Session:
     @property
     def layers(self) -> list[Layer]:
         """Every module that produced a tensor, with its output shape, in forward order."""
-        return [Layer(name, tuple(a.shape)) for name, a in self._recording.activations.items()]
+        return [Layer(*layer) for layer in self._recording.layers]
 
     @property
     def layer_types(self) -> dict[str, str]:
@@ -120,14 +120,15 @@ class Session:
         wrt = self.x if wrt is None else wrt
         self._check_strict(rule, recording)
         values = [target.values(recording) for target in targets]
+        for target, v in zip(targets, values, strict=True):
+            if not v.requires_grad:
+                raise NoGradientPathError(f"{target!r} does not depend on the input: it has no gradient to attribute")
         with self._lock, self._selector.use(rule):
             if len(values) > 1:
                 return self._batched_gradients(targets, values, wrt)
             return self._gradient(targets[0], values[0], wrt)[None]
 
     def _gradient(self, target: Target, values: Tensor, wrt: Tensor) -> Tensor:
-        if not values.requires_grad:
-            raise NoGradientPathError(f"{target!r} does not depend on the input: it has no gradient to attribute")
         (grad,) = torch.autograd.grad(values.sum(), wrt, retain_graph=True, allow_unused=True)
         if grad is None:
             raise NoGradientPathError(f"{target!r} does not depend on the tensor it is differentiated against")
@@ -136,9 +137,6 @@ class Session:
     def _batched_gradients(self, targets: Sequence[Target], values: list[Tensor], wrt: Tensor) -> Tensor:
         """All targets in one vectorised backward pass (``is_grads_batched``): the per-pass overhead is paid
         once, and on GPUs the T passes run as one batch."""
-        for target, v in zip(targets, values, strict=True):
-            if not v.requires_grad:
-                raise NoGradientPathError(f"{target!r} does not depend on the input: it has no gradient to attribute")
         stacked = torch.stack(values)  # (T, N)
         one_hot = torch.eye(len(values), dtype=stacked.dtype, device=stacked.device)
         grad_outputs = one_hot[:, :, None].expand(-1, -1, stacked.shape[1])

@@ -96,9 +96,7 @@ def classify(func: Any, args: tuple, kwargs: dict) -> ActivationCall | None:
     x, rest = args[0], args[1:]
     options = {k: v for k, v in kwargs.items() if k != "inplace"}
     inplace = entry.inplace_by_name or bool(kwargs.get("inplace", False))
-    base = entry.out_of_place_func or func
-    if entry.inplace_by_name and entry.treatment == "relu":
-        base = torch.relu
+    base = entry.out_of_place_func or func  # only generalised activations are recomputed through it
     if "inplace" in kwargs:
         options["inplace"] = False
 
