@@ -20,6 +20,22 @@ def _starts(size: int, window: int, stride: int) -> list[int]:
     return starts
 
 
+class _OccludedCopies:
+    """The K occluded copies ``(K, N, C, H, W)`` of ``x``, one per box, made only when a chunk is asked for
+    (all at once they take K times the input's memory: 225 copies at 224 px with the default window)."""
+
+    def __init__(self, x: Tensor, boxes: list[tuple[int, int]], window: int, fill: float):
+        self.x, self.boxes, self.window, self.fill = x, boxes, window, fill
+        self.shape = (len(boxes), *x.shape)
+
+    def __getitem__(self, chunk: slice) -> Tensor:
+        boxes = self.boxes[chunk]
+        copies = self.x.repeat(len(boxes), 1, 1, 1, 1)
+        for k, (y, x0) in enumerate(boxes):
+            copies[k, :, :, y:y + self.window, x0:x0 + self.window] = self.fill
+        return copies
+
+
 @register("occlusion", label="Occlusion", reuses_forward=False,
           citation="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks, Sec. 4.2")
 def occlusion(session: Session, targets: Sequence[Target], window: int | None = None, stride: int | None = None,
@@ -39,9 +55,7 @@ def occlusion(session: Session, targets: Sequence[Target], window: int | None = 
     if stride < 1:
         raise ValueError(f"stride must be at least 1; got {stride}")
     boxes = [(y, x0) for y in _starts(height, window, stride) for x0 in _starts(width, window, stride)]
-    copies = x.repeat(len(boxes), 1, 1, 1, 1)  # (K, N, C, H, W)
-    for k, (y, x0) in enumerate(boxes):
-        copies[k, :, :, y:y + window, x0:x0 + window] = fill
+    copies = _OccludedCopies(x, boxes, window, fill)  # made chunk by chunk, not all K at once
     with torch.no_grad():
         clean = torch.stack([t.values(session.recording) for t in targets]).detach()  # (T, N)
     occluded = perturbed_values(session, targets, copies, batch_size)  # (T, K, N)

@@ -1,12 +1,14 @@
 """Forward passes on perturbed copies of the input (noise, interpolation paths, occluded patches).
 
-The copies are shaped ``(K, N, C, H, W)``: K perturbations of each of the session's N images. They run in
-chunks of at most ``batch_size`` images, and class targets stay pinned to the *clean* input's prediction.
+The copies are shaped ``(K, N, C, H, W)``: K perturbations of each of the session's N images - a tensor, or
+any :class:`Copies` that makes them chunk by chunk. They run in chunks of at most ``batch_size`` images, and
+class targets stay pinned to the *clean* input's prediction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -16,7 +18,15 @@ from ..session import Session
 from ..targets import Target
 
 
-def _chunks(copies: Tensor, batch_size: int) -> Iterator[Tensor]:
+class Copies(Protocol):
+    """K perturbed copies of a batch, ``shape`` ``(K, N, C, H, W)``; ``copies[a:b]`` makes copies a..b-1."""
+
+    shape: tuple[int, ...]
+
+    def __getitem__(self, chunk: slice) -> Tensor: ...
+
+
+def _chunks(copies: Tensor | Copies, batch_size: int) -> Iterator[Tensor]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1; got {batch_size}")
     per_chunk = max(1, batch_size // copies.shape[1])
@@ -24,7 +34,7 @@ def _chunks(copies: Tensor, batch_size: int) -> Iterator[Tensor]:
         yield copies[start:start + per_chunk]
 
 
-def perturbed_gradients(session: Session, targets: Sequence[Target], copies: Tensor, rule: BackwardRule,
+def perturbed_gradients(session: Session, targets: Sequence[Target], copies: Tensor | Copies, rule: BackwardRule,
                         batch_size: int) -> Tensor:
     """Backward passes of every target on every copy: ``(T, K, N, C, H, W)``."""
     results = []
@@ -37,7 +47,8 @@ def perturbed_gradients(session: Session, targets: Sequence[Target], copies: Ten
     return torch.cat(results, dim=1)
 
 
-def perturbed_values(session: Session, targets: Sequence[Target], copies: Tensor, batch_size: int) -> Tensor:
+def perturbed_values(session: Session, targets: Sequence[Target], copies: Tensor | Copies,
+                     batch_size: int) -> Tensor:
     """Every target's value on every copy, without gradients: ``(T, K, N)``."""
     results = []
     for chunk in _chunks(copies, batch_size):
