@@ -9,6 +9,7 @@ import {
   type OptimiseFrameMessage,
   type Visualisation,
 } from "./protocol";
+import { formatValue } from "./format";
 
 export const VISUALISATION_TEXT: Record<Visualisation, string> = {
   class_model: "Class model",
@@ -79,14 +80,6 @@ export function withDone(state: RunState, msg: OptimiseDoneMessage): RunState {
   if (state.run === null || msg.run !== state.run) return state;
   const phase: Phase = msg.error ? "error" : msg.cancelled ? "cancelled" : "done";
   return { ...state, phase, cached: msg.cached === true, error: msg.error ?? "" };
-}
-
-/** A number in a few significant digits, without exponent noise for everyday sizes. */
-export function formatValue(v: number): string {
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(2);
-  if (a >= 1000) return v.toFixed(0);
-  return v.toPrecision(4).replace(/\.?0+$/, "");
 }
 
 /** The status line of the panel. */

@@ -10,7 +10,7 @@
  */
 import { decodeRGBA } from "./decode";
 import { h, paintCanvas } from "./dom";
-import { formatValue } from "./optimise_state";
+import { formatValue } from "./format";
 import {
   type IndexCommandMessage,
   MSG_INDEX_BUILD,

@@ -4,13 +4,13 @@ import {
   VISUALISATION_HINT,
   VISUALISATION_TEXT,
   acceptsFrame,
-  formatValue,
   parseSteps,
   started,
   statusText,
   withDone,
   withFrame,
 } from "../../js/src/optimise_state";
+import { formatValue } from "../../js/src/format";
 import {
   MSG_OPTIMISE_DONE,
   MSG_OPTIMISE_FRAME,
