@@ -9,20 +9,29 @@ During the pass a ``TorchFunctionMode`` (active only inside :func:`record_forwar
   shares storage with a capture, the capture is replaced by a clone whose autograd history still points
   at the layer that produced it.
 
-Forward hooks (removed before returning, also on error) name each module's output. A module that runs
-more than once (one ``nn.ReLU`` reused in a block) gives ``name``, ``name#2``, ``name#3``, ...
+Forward hooks (registered inside the guard that removes them, so none is left after an error) name each
+module's output. A module that runs more than once (one ``nn.ReLU`` reused in a block) gives ``name``,
+``name#2``, ``name#3``, ... A module that returns a tuple, list or dict of tensors gives one layer per tensor
+part: ``name[0]``, ``name[1]`` (``name["key"]`` for a dict; nested containers nest, ``name[0][1]``); parts that
+are not tensors (``None``) are left out. TorchScript submodules cannot be hooked and run as compiled code: they
+are *opaque* (no layer inside them, no backward rule for their activations) and reported in
+:attr:`Recording.opaque_modules`.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from .errors import ModelError, NbsaliencyError, UnknownLayerError
+from .layouts import Layout, LayoutTable, module_evidence
 from .rules.activations import ActivationCall, Treatment, classify
 from .rules.backward_rules import RuleSelector
 from .rules.functions import RuleActivation, RuleActivationInplace, RuleReLU, RuleReLUInplace
@@ -33,13 +42,23 @@ _INPLACE_DUNDERS = frozenset(
 ) | {"__setitem__"}
 
 
+class UnusableLayerError(UnknownLayerError):
+    """A name that has no activation of its own: a module returning a tuple (its parts are the layers) or a
+    TorchScript submodule (opaque)."""
+
+    def __init__(self, name: str, message: str):
+        self.name = name
+        self.close_matches = []
+        Exception.__init__(self, message)
+
+
 @dataclass(frozen=True)
 class ActivationUse:
     """Which rule an activation got: ``layer`` is the innermost module that called it."""
 
     layer: str
     function: str
-    treatment: Treatment
+    treatment: Treatment | str  # also "opaque (TorchScript)" for a scripted submodule (no rule inside it)
 
 
 @dataclass
@@ -52,6 +71,11 @@ class Recording:
     layer_types: dict[str, str] = field(default_factory=dict)
     activation_uses: list[ActivationUse] = field(default_factory=list)
     copied_on_write: set[str] = field(default_factory=set)
+    layout_evidence: dict[str, str | None] = field(default_factory=dict)
+    layout_overrides: dict[str, Layout] = field(default_factory=dict)
+    containers: dict[str, list[str]] = field(default_factory=dict)  # a module returning a tuple -> its parts
+    opaque_modules: list[str] = field(default_factory=list)  # TorchScript submodules, outermost only
+    _layouts: LayoutTable | None = field(default=None, repr=False)
 
     @property
     def layers(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -63,9 +87,76 @@ class Recording:
         try:
             return self.activations[layer]
         except KeyError:
-            raise UnknownLayerError(
-                layer, self.activations, exists_but_unused=layer in self.module_names
-            ) from None
+            raise self.unknown_layer(layer) from None
+
+    def unknown_layer(self, layer: str) -> NbsaliencyError:
+        """The error for a name that has no activation: unknown, a container whose tensor parts are layers,
+        a TorchScript submodule or a module that did not run."""
+        if layer in self.containers:
+            parts = self.containers[layer]
+            listed = ", ".join(repr(p) for p in parts) if parts else "none (no tensor in it)"
+            return UnusableLayerError(layer, (
+                f"layer {layer!r} returns a tuple / list / dict, not one tensor; its tensor parts are layers: "
+                f"{listed}"))
+        opaque = next((m for m in self.opaque_modules if layer == m or layer.startswith(m + ".")), None)
+        if opaque is not None:
+            return UnusableLayerError(layer, (
+                f"layer {layer!r} is {'inside ' if layer != opaque else ''}the TorchScript submodule {opaque!r}, "
+                "which runs as compiled code that cannot be hooked: its output is not captured; choose a layer "
+                "after it (or script only the parts you do not need to inspect)"))
+        return UnknownLayerError(layer, self.activations, exists_but_unused=layer in self.module_names)
+
+    @property
+    def layouts(self) -> LayoutTable:
+        """The layout of every captured layer (:mod:`nbsaliency.layouts`)."""
+        if self._layouts is None:
+            shapes = {name: tuple(a.shape) for name, a in self.activations.items()}
+            self._layouts = LayoutTable(shapes, self.layout_evidence, self.layout_overrides)
+        return self._layouts
+
+    def layout(self, layer: str) -> Layout:
+        """The layout of ``layer`` (:class:`~nbsaliency.layouts.LayoutError` when it is ambiguous)."""
+        self.activation(layer)
+        return self.layouts[layer]
+
+    def maps(self, layer: str) -> Tensor:
+        """``layer``'s activation as channels-first maps ``(N, C, h, w)`` (flat layers: ``(N, D)``), still
+        attached to the graph (:meth:`nbsaliency.layouts.Layout.maps`)."""
+        return self.layout(layer).maps(self.activation(layer))
+
+
+def tensor_parts(key: str, output: Any) -> Iterator[tuple[str, Tensor]]:
+    """The tensors a module returned, named: ``key`` for a tensor, ``key[0]`` / ``key["name"]`` for the parts
+    of a tuple, list or dict (recursively); anything else is left out."""
+    if isinstance(output, Tensor):
+        yield key, output
+    elif isinstance(output, tuple | list):
+        for i, part in enumerate(output):
+            yield from tensor_parts(f"{key}[{i}]", part)
+    elif isinstance(output, Mapping):
+        for name, part in output.items():
+            label = json.dumps(name) if isinstance(name, str) else repr(name)
+            yield from tensor_parts(f"{key}[{label}]", part)
+
+
+def is_container(output: Any) -> bool:
+    return isinstance(output, tuple | list | Mapping)
+
+
+def hookable_modules(model: nn.Module) -> tuple[list[tuple[str, nn.Module]], list[str]]:
+    """``(name, module)`` of every submodule that can carry hooks, and the names of the TorchScript submodules
+    (outermost only), which cannot: they and everything inside them are left out."""
+    scripted: list[str] = []
+    modules = []
+    for name, module in model.named_modules():
+        if any(name == s or name.startswith(s + ".") for s in scripted):
+            continue
+        if isinstance(module, torch.jit.ScriptModule):
+            scripted.append(name)
+            continue
+        if name:
+            modules.append((name, module))
+    return modules, scripted
 
 
 def _mutated_tensor(func: Any, args: tuple, kwargs: dict) -> Tensor | None:
@@ -119,9 +210,10 @@ class CallNames:
 
 
 class _Recorder:
-    def __init__(self, model: nn.Module, selector: RuleSelector | None):
+    def __init__(self, model: nn.Module, selector: RuleSelector | None, keep_before_edit: Collection[str] = ()):
         self.model = model
         self.selector = selector
+        self.keep_before_edit = frozenset(keep_before_edit)
         self.recording = Recording(output=None, module_names=frozenset(n for n, _ in model.named_modules()))
         self._stack: list[str] = []
         self._calls = CallNames()
@@ -136,25 +228,38 @@ class _Recorder:
         return hook
 
     def _post_hook(self, name: str):
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
+        def hook(module: nn.Module, args: Any, output: Any) -> Any:
             if self._stack:
                 self._stack.pop()
-            if not isinstance(output, Tensor):
-                return
+            if not isinstance(output, Tensor) and not is_container(output):
+                return None
             key = self._calls.key(name)
-            self.recording.activations[key] = output
-            self.recording.layer_types[key] = type(module).__name__
-            self._captures_by_storage[_storage_key(output)].append(key)
+            parts = list(tensor_parts(key, output))
+            if is_container(output):
+                self.recording.containers[key] = [part for part, _ in parts]
+            for part, tensor in parts:
+                self.recording.activations[part] = tensor
+                self.recording.layer_types[part] = type(module).__name__
+                self.recording.layout_evidence[part] = module_evidence(module, tensor)
+                self._captures_by_storage[_storage_key(tensor)].append(part)
+            if isinstance(output, Tensor) and key in self.keep_before_edit:
+                # the model goes on with a copy (which its in-place edits change); the capture keeps the output
+                # as the layer produced it, and gradients flow to it through the copy
+                return output.clone()
+            return None
 
         return hook
 
-    def attach(self) -> list[Any]:
-        handles = []
-        for name, module in self.model.named_modules():
-            if name:
-                handles.append(module.register_forward_pre_hook(self._pre_hook(name)))
-                handles.append(module.register_forward_hook(self._post_hook(name)))
-        return handles
+    def attach(self, handles: list[Any]) -> None:
+        """Register the hooks, appending each handle to ``handles`` at once (the caller removes them, also when
+        a registration fails half-way)."""
+        modules, scripted = hookable_modules(self.model)
+        self.recording.opaque_modules = scripted
+        for name in scripted:
+            self.recording.activation_uses.append(ActivationUse(name, "TorchScript module", "opaque (TorchScript)"))
+        for name, module in modules:
+            handles.append(module.register_forward_pre_hook(self._pre_hook(name)))
+            handles.append(module.register_forward_hook(self._post_hook(name)))
 
     # -- called by the mode ---------------------------------------------------------------------------
     def protect_captures_sharing(self, tensor: Tensor) -> None:
@@ -177,16 +282,22 @@ class _Recorder:
         return function.apply(call.input, call.out_of_place, self.selector)
 
 
-def record_forward(model: nn.Module, x: Tensor, selector: RuleSelector | None) -> Recording:
+def record_forward(model: nn.Module, x: Tensor, selector: RuleSelector | None, *,
+                   layouts: Mapping[str, Layout | str] | None = None, keep_before_edit: Collection[str] = ()) -> Recording:
     """Run ``model(x)`` once, capturing every module's output.
 
     With a ``selector``, activations are rerouted so that backward passes follow ``selector.current``;
     without one (perturbation methods under ``torch.no_grad``) they run unchanged. The caller chooses the
-    grad mode and the model's train/eval mode.
+    grad mode and the model's train/eval mode. ``layouts`` overrides detected layouts by layer name
+    (:mod:`nbsaliency.layouts`). For the layers in ``keep_before_edit`` the model continues with a copy of
+    their output, so that a later in-place edit leaves the captured output (and gradients with respect to it,
+    as Grad-CAM needs) as the layer produced it.
     """
-    recorder = _Recorder(model, selector)
-    handles = recorder.attach()
+    recorder = _Recorder(model, selector, keep_before_edit)
+    recorder.recording.layout_overrides = parse_overrides(layouts)
+    handles: list[Any] = []
     try:
+        recorder.attach(handles)
         with _ForwardMode(recorder):
             output = model(x)
     except NbsaliencyError:
@@ -200,3 +311,13 @@ def record_forward(model: nn.Module, x: Tensor, selector: RuleSelector | None) -
             handle.remove()
     recorder.recording.output = output
     return recorder.recording
+
+
+def parse_overrides(layouts: Mapping[str, Layout | str] | None) -> dict[str, Layout]:
+    """``{layer: Layout}`` from a user's ``layouts=`` argument (names or :class:`Layout` objects)."""
+    if layouts is None:
+        return {}
+    if not isinstance(layouts, Mapping):
+        raise TypeError(f'layouts must be a dict {{layer name: layout}}, e.g. {{"blocks.3": "tokens"}}; got '
+                        f"{type(layouts).__name__}")
+    return {str(layer): Layout.parse(value) for layer, value in layouts.items()}

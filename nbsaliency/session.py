@@ -10,15 +10,16 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from .errors import NoGradientPathError, UnsupportedActivationError
+from .layouts import Layout
 from .model_state import evaluation_mode
-from .recording import ActivationUse, Recording, record_forward
+from .recording import ActivationUse, Recording, parse_overrides, record_forward
 from .rules.backward_rules import BackwardRule, RuleSelector
 from .targets import Target, as_target, class_scores
 from .validation import as_image_batch
@@ -40,16 +41,25 @@ class Session:
     ``x`` is an ``(N, C, H, W)`` batch or one ``(C, H, W)`` image on the model's device and dtype.
     With ``strict=True``, DeconvNet / guided methods refuse models whose activations only have the
     generalised rule (GELU, SiLU, ...), instead of reporting it in :attr:`activation_rules`.
+    ``layouts`` sets the layout of layers whose layout detection cannot know (:mod:`nbsaliency.layouts`):
+    ``{"blocks.3": "tokens", "stage2": "channels_last", "enc": nbs.Layout.tokens(grid=(14, 14), prefix=1)}``.
     """
 
-    def __init__(self, model: nn.Module, x: Tensor, *, strict: bool = False):
+    def __init__(self, model: nn.Module, x: Tensor, *, strict: bool = False,
+                 layouts: Mapping[str, Layout | str] | None = None):
         batch, self._single_image = as_image_batch(model, x)
         self.model = model
         self.strict = strict
+        self.layout_overrides = parse_overrides(layouts)
+        self.last_cam_layers: list[str] = []  # the layer each target of the last Grad-CAM call used
         self._selector = RuleSelector()
         self._lock = threading.RLock()
         self.x = batch.detach().clone().requires_grad_(True)
         self._recording = self.record(self.x, rules=True)
+        for layer in self.layout_overrides:
+            if layer not in self._recording.activations and not any(
+                    name.split("#", 1)[0] == layer for name in self._recording.activations):
+                raise self._recording.unknown_layer(layer)
 
     # -- what the forward pass saw ----------------------------------------------------------------------
     @property
@@ -85,6 +95,17 @@ class Session:
     def activations(self, layer: str) -> Tensor:
         """The activation tensor of ``layer`` captured in the forward pass (detached)."""
         return self._recording.activation(layer).detach()
+
+    def layout(self, layer: str) -> Layout:
+        """How ``layer``'s output is laid out (channels-first / channels-last maps, tokens, flat) and how that was
+        found; :class:`~nbsaliency.layouts.LayoutError` names the ``layouts=`` override when detection cannot
+        tell."""
+        return self._recording.layout(layer)
+
+    def activation_maps(self, layer: str) -> Tensor:
+        """``layer``'s activation as channels-first maps ``(N, C, h, w)`` whatever its layout (detached): a
+        token block's maps are on its token grid (prefix tokens left out); flat layers give ``(N, D)``."""
+        return self._recording.maps(layer).detach()
 
     def top_predictions(self, k: int = 5) -> tuple[Tensor, Tensor]:
         """``(probabilities, classes)`` of the k most probable classes per image, each ``(N, k)``."""
@@ -158,14 +179,16 @@ class Session:
             )
 
     # -- new forward passes, for methods that perturb the input -----------------------------------------
-    def record(self, x: Tensor, *, rules: bool) -> Recording:
+    def record(self, x: Tensor, *, rules: bool, keep_before_edit: Collection[str] = ()) -> Recording:
         """A fresh forward pass of the session's model on ``x`` (eval mode, the model's flags restored).
 
         With ``rules=True`` gradients are recorded and activations follow the session's selected rule;
-        with ``rules=False`` it runs under ``torch.no_grad``.
+        with ``rules=False`` it runs under ``torch.no_grad``. ``keep_before_edit``: layers whose captured output
+        must stay as produced, with gradients, although the model edits it in place later (Grad-CAM's).
         """
         with evaluation_mode(self.model), torch.set_grad_enabled(rules):
-            return record_forward(self.model, x, self._selector if rules else None)
+            return record_forward(self.model, x, self._selector if rules else None, layouts=self.layout_overrides,
+                                  keep_before_edit=keep_before_edit)
 
     def fixed_targets(self, targets: Sequence[Target], repeats: int = 1) -> list[Target]:
         """Targets whose "predicted class" is pinned to this input's prediction, for ``repeats`` stacked

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from .errors import TargetError, TargetIndexError
+from .layouts import Layout, LayoutTable
 
 
 class ForwardView(Protocol):
@@ -24,6 +25,20 @@ class ForwardView(Protocol):
     def output(self) -> Tensor: ...
 
     def activation(self, layer: str) -> Tensor: ...
+
+
+def layer_maps(view: ForwardView, layer: str) -> tuple[Tensor, Layout, tuple[int, ...]]:
+    """``layer``'s activation as channels-first maps ``(N, C, h, w)`` (``(N, D)`` when flat), its layout and its
+    own shape. Views that know layouts (a session's recording) answer them; for any other view the layout is
+    detected from the shape alone (4-d: channels-first; 3-d: an error asking for the layout)."""
+    activation = view.activation(layer)
+    shape = tuple(activation.shape)
+    layout_of = getattr(view, "layout", None)
+    if callable(layout_of):
+        layout = layout_of(layer)
+    else:
+        layout = LayoutTable({layer: shape}, {})[layer]
+    return layout.maps(activation), layout, shape
 
 
 ClassIndex = int | Sequence[int] | Tensor | None
@@ -169,19 +184,25 @@ class Probability(Target):
         return f"Probability({self.c!r})"
 
 
-def _check_channel(layer: str, activation: Tensor, c: int) -> None:
-    if activation.dim() < 2:
-        raise TargetError(f"layer {layer!r} has output shape {tuple(activation.shape)}: no channel axis")
-    n_channels = activation.shape[1]
+def _check_channel(layer: str, maps: Tensor, layout: Layout, shape: tuple[int, ...], c: int) -> None:
+    if maps.dim() < 2:
+        raise TargetError(f"layer {layer!r} has output shape {shape}: no channel axis")
+    n_channels = maps.shape[1]
     if not 0 <= c < n_channels:
         raise TargetIndexError(
-            f"channel {c} is out of range for layer {layer!r} with {n_channels} channels (valid 0..{n_channels - 1})"
+            f"channel {c} is out of range for layer {layer!r} with {n_channels} channels (valid "
+            f"0..{n_channels - 1}); its output is {layout.describe(shape)}"
         )
 
 
 class Channel(Target):
     """One feature map. ``reduce="max"``: its strongest unit alone, all others zeroed (Zeiler & Fergus 2014);
-    ``reduce="mean"``: the whole map's mean activation."""
+    ``reduce="mean"``: the whole map's mean activation.
+
+    Channel ``c`` is always feature channel ``c`` over all positions, whatever the layer's layout
+    (:mod:`nbsaliency.layouts`): axis 1 of ``(N, C, H, W)``, the last axis of ``(N, H, W, C)``, and for token
+    sequences ``(N, prefix + h*w, D)`` feature ``c`` over the ``h x w`` *grid* tokens (class / register tokens
+    have no grid position and are left out)."""
 
     def __init__(self, layer: str, c: int, reduce: Literal["max", "mean"] = "max"):
         if reduce not in ("max", "mean"):
@@ -193,9 +214,9 @@ class Channel(Target):
         return (self.layer,)
 
     def values(self, view: ForwardView) -> Tensor:
-        activation = view.activation(self.layer)
-        _check_channel(self.layer, activation, self.c)
-        units = activation[:, self.c].reshape(activation.shape[0], -1)
+        maps, layout, shape = layer_maps(view, self.layer)
+        _check_channel(self.layer, maps, layout, shape, self.c)
+        units = maps[:, self.c].reshape(maps.shape[0], -1)
         return units.max(dim=1).values if self.reduce == "max" else units.mean(dim=1)
 
     def __repr__(self) -> str:
@@ -203,7 +224,10 @@ class Channel(Target):
 
 
 class Neuron(Target):
-    """One unit: ``Neuron(layer, c, y, x)`` in a feature map, ``Neuron(layer, i)`` in a flat layer."""
+    """One unit: ``Neuron(layer, c, y, x)`` in a feature map, ``Neuron(layer, i)`` in a flat layer.
+
+    ``(y, x)`` is a grid position in every layout: for channels-last maps the unit ``[:, y, x, c]``, for token
+    sequences feature ``c`` of the grid token at row ``y``, column ``x`` (token ``prefix + y * w + x``)."""
 
     def __init__(self, layer: str, *index: int):
         if not index:
@@ -215,12 +239,13 @@ class Neuron(Target):
         return (self.layer,)
 
     def values(self, view: ForwardView) -> Tensor:
-        activation = view.activation(self.layer)
-        unit_shape = tuple(activation.shape[1:])
+        maps, layout, shape = layer_maps(view, self.layer)
+        unit_shape = tuple(maps.shape[1:])
         if len(self.index) != len(unit_shape):
             names = {1: "Neuron(layer, i)", 3: "Neuron(layer, c, y, x)"}.get(len(unit_shape), "")
             raise TargetError(
-                f"layer {self.layer!r} has units of shape {unit_shape}, so a Neuron there takes "
+                f"layer {self.layer!r} has units of shape {unit_shape} ({layout.describe(shape)}), so a Neuron "
+                f"there takes "
                 f"{len(unit_shape)} indices {names}; got {len(self.index)}: {self.index}"
             )
         for axis, (i, size) in enumerate(zip(self.index, unit_shape, strict=True)):
@@ -228,9 +253,9 @@ class Neuron(Target):
                 axis_name = ("channel", "y", "x")[axis] if len(unit_shape) == 3 else f"axis {axis + 1}"
                 raise TargetIndexError(
                     f"{axis_name} index {i} is out of range for layer {self.layer!r} with units of shape "
-                    f"{unit_shape} (valid 0..{size - 1})"
+                    f"{unit_shape} (valid 0..{size - 1}); its output is {layout.describe(shape)}"
                 )
-        return activation[(slice(None), *self.index)]
+        return maps[(slice(None), *self.index)]
 
     def __repr__(self) -> str:
         return f"Neuron({self.layer!r}, {', '.join(map(str, self.index))})"
