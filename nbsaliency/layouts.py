@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from torch import Tensor, nn
@@ -72,7 +72,7 @@ class Layout:
     kind: Kind
     grid: tuple[int, int] | None = None
     prefix: int | None = None
-    source: str = "given by the user"
+    source: str = field(default="given by the user", compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

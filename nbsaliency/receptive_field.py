@@ -8,6 +8,11 @@ The field of a position ``(y, x)`` is the union over the layer's channels (what 
 around a top-activating unit). Boxes are half-open ``[top, bottom) x [left, right)`` and clipped at the
 image borders.
 
+Units are positions of the layer's grid whatever its layout (:mod:`nbsaliency.layouts`): ``(y, x)`` of a
+channels-first or channels-last map, or the patch-grid position of a ViT token (prefix tokens have none). A token's
+field is probed like any unit: before the first attention it is the token's own patch; after it, attention lets
+every token read every patch, so the field is the whole image (that is what the unit sees).
+
 :class:`ReceptiveFields` probes a few units of a layer once (corners, centre and neighbours, quarters), fits
 ``start = stride * index + offset`` and ``size`` per axis, checks the fit against every probed unit and then
 answers every unit without a new pass. A layer whose fields are not of that form (upsampling, odd custom
@@ -18,7 +23,7 @@ code) is answered exactly, unit by unit, by probing. The model is left exactly a
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -26,16 +31,17 @@ import torch
 from torch import Tensor, nn
 
 from .errors import InputError, NbsaliencyError, NoGradientPathError, TargetIndexError
-from .functional import layers as layer_shapes
+from .layouts import Layout, LayoutError
 from .model_state import evaluation_mode, model_device_and_dtype
-from .recording import record_forward
+from .recording import Recording, record_forward
 from .rules.backward_rules import RuleSelector
 from .rules.linear import LINEAR, SpreadMaxPool
 from .validation import as_image_batch
 
 
 class NotSpatialError(NbsaliencyError, ValueError):
-    """A layer whose output has no spatial axes (not ``(N, C, h, w)``), so its units have no receptive field."""
+    """A layer whose output has no spatial grid (not ``(N, C, h, w)``, ``(N, h, w, C)`` or a token grid), so its
+    units have no receptive field."""
 
 
 class Box(NamedTuple):
@@ -102,13 +108,19 @@ def _probe_input(model: nn.Module, spec: Tensor | Sequence[int]) -> Tensor:
     return image.to(device=device, dtype=dtype or torch.float32)
 
 
-def _check_spatial(layer: str, shape: tuple[int, ...]) -> tuple[int, int, int]:
-    if len(shape) != 4:
+def spatial_shape(recording: Recording, layer: str) -> tuple[int, int, int]:
+    """``(C, h, w)`` of ``layer``'s grid in any layout; :class:`NotSpatialError` for layers without one
+    (:class:`~nbsaliency.layouts.LayoutError` when the layout is ambiguous)."""
+    activation = recording.activation(layer)
+    shape = tuple(activation.shape)
+    layout = recording.layout(layer)
+    maps_shape = layout.maps_shape(shape)
+    if len(maps_shape) != 3:
         raise NotSpatialError(
-            f"layer {layer!r} has output shape {shape}: receptive fields and patches need a spatial "
-            f"(N, C, h, w) output; pick a convolutional or pooling layer"
+            f"layer {layer!r} has output shape {shape} ({layout.describe(shape)}): receptive fields and patches need "
+            f"a spatial grid ((N, C, h, w), (N, h, w, C) or a token grid); pick a convolutional, pooling or token layer"
         )
-    return shape[1], shape[2], shape[3]
+    return maps_shape  # type: ignore[return-value]
 
 
 def _check_unit(layer: str, hw: tuple[int, int], y: int, x: int) -> None:
@@ -120,26 +132,30 @@ def _check_unit(layer: str, hw: tuple[int, int], y: int, x: int) -> None:
             )
 
 
-def probe_boxes(model: nn.Module, image: Tensor, units: dict[str, Sequence[tuple[int, int]]]) -> dict[str, list[Box]]:
-    """Exact fields of the given ``(y, x)`` units of each layer: one linearised forward pass of a batch of
-    copies of ``image`` (one copy per unit) and one backward pass to the input per layer."""
+def probe_boxes(model: nn.Module, image: Tensor, units: dict[str, Sequence[tuple[int, int]]],
+                layouts: Mapping[str, Layout | str] | None = None) -> dict[str, list[Box]]:
+    """Exact fields of the given ``(y, x)`` grid units of each layer: one linearised forward pass of a batch of
+    copies of ``image`` (one copy per unit) and one backward pass to the input per layer. ``layouts``: as
+    :class:`~nbsaliency.Session`'s."""
     size = max(len(u) for u in units.values())
     batch = image.expand(size, *image.shape[1:]).clone().requires_grad_(True)
     selector = RuleSelector()
     with evaluation_mode(model), torch.enable_grad(), SpreadMaxPool():
-        recording = record_forward(model, batch, selector)
+        recording = record_forward(model, batch, selector, layouts=layouts)
     boxes: dict[str, list[Box]] = {}
     rows = torch.arange(size, device=image.device)
     with selector.use(LINEAR):
         for layer, layer_units in units.items():
-            activation = recording.activation(layer)
-            _check_spatial(layer, tuple(activation.shape))
+            _, h, w = spatial_shape(recording, layer)
+            activation = recording.maps(layer)
             for y, x in layer_units:
-                _check_unit(layer, tuple(activation.shape[2:]), y, x)
+                _check_unit(layer, (h, w), y, x)
             padded = list(layer_units) + [layer_units[-1]] * (size - len(layer_units))
             ys = torch.tensor([u[0] for u in padded], device=image.device)
             xs = torch.tensor([u[1] for u in padded], device=image.device)
-            value = activation[rows, :, ys, xs].sum()
+            # channels weighted generically, not equally: a plain sum over a LayerNorm's channels is constant
+            weights = torch.rand(activation.shape[1], generator=torch.Generator().manual_seed(0)) + 0.5
+            value = (activation[rows, :, ys, xs] * weights.to(activation)).sum()
             grad = None
             if value.requires_grad:
                 (grad,) = torch.autograd.grad(value, batch, retain_graph=True, allow_unused=True)
@@ -158,10 +174,12 @@ def _bounding_box(layer: str, support: Tensor) -> Box:
     return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
 
 
-def receptive_field(model: nn.Module, input_shape_or_x: Tensor | Sequence[int], layer: str, y: int, x: int) -> Box:
-    """The receptive field of unit ``(y, x)`` of ``layer`` for inputs of the given shape (or like ``x``),
+def receptive_field(model: nn.Module, input_shape_or_x: Tensor | Sequence[int], layer: str, y: int, x: int, *,
+                    layouts: Mapping[str, Layout | str] | None = None) -> Box:
+    """The receptive field of grid unit ``(y, x)`` of ``layer`` for inputs of the given shape (or like ``x``),
     probed exactly: one forward and one backward pass. For many units use :class:`ReceptiveFields`."""
-    return probe_boxes(model, _probe_input(model, input_shape_or_x), {layer: [(int(y), int(x))]})[layer][0]
+    image = _probe_input(model, input_shape_or_x)
+    return probe_boxes(model, image, {layer: [(int(y), int(x))]}, layouts)[layer][0]
 
 
 def _positions(n: int) -> list[int]:
@@ -208,26 +226,38 @@ class ReceptiveFields:
     Box(top=..., left=..., bottom=..., right=...)
     """
 
-    def __init__(self, model: nn.Module, input_shape_or_x: Tensor | Sequence[int]):
+    def __init__(self, model: nn.Module, input_shape_or_x: Tensor | Sequence[int], *,
+                 layouts: Mapping[str, Layout | str] | None = None):
         self.model = model
+        self.layouts = layouts
         self._image = _probe_input(model, input_shape_or_x)
         self.image_size: tuple[int, int] = tuple(self._image.shape[-2:])
-        self._shapes: dict[str, tuple[int, ...]] | None = None
+        self._shapes: dict[str, tuple[int, int, int] | NbsaliencyError] | None = None
         self._geometry: dict[str, LayerGeometry | None] = {}
         self._exact: dict[tuple[str, int, int], Box] = {}
         self._lock = threading.RLock()
 
     def layer_shape(self, layer: str) -> tuple[int, int, int]:
-        """``(C, h, w)`` of a spatial layer; :class:`NotSpatialError` for any other output."""
+        """``(C, h, w)`` of a layer's grid; :class:`NotSpatialError` for a layer without one."""
         with self._lock:
             if self._shapes is None:
-                self._shapes = dict(layer_shapes(self.model, self._image))
+                with evaluation_mode(self.model), torch.no_grad():
+                    recording = record_forward(self.model, self._image, None, layouts=self.layouts)
+                self._shapes = {}
+                for name in recording.activations:
+                    try:
+                        self._shapes[name] = spatial_shape(recording, name)
+                    except (NotSpatialError, LayoutError) as error:
+                        self._shapes[name] = error
+                recording.output = None  # keep the catalogue of names (for errors), not the activations
+                recording.activations = dict.fromkeys(recording.activations, torch.empty(0))
+                self._catalogue = recording
         if layer not in self._shapes:
-            from .errors import UnknownLayerError
-
-            names = {name for name, _ in self.model.named_modules()}
-            raise UnknownLayerError(layer, self._shapes, exists_but_unused=layer in names)
-        return _check_spatial(layer, self._shapes[layer])
+            raise self._catalogue.unknown_layer(layer)
+        found = self._shapes[layer]
+        if isinstance(found, NbsaliencyError):
+            raise type(found)(str(found))
+        return found
 
     def geometry(self, layer: str) -> LayerGeometry | None:
         """The fitted affine geometry of ``layer`` (None when its fields are irregular and probed per unit)."""
@@ -246,7 +276,7 @@ class ReceptiveFields:
                 ys, xs = _positions(h), _positions(w)
                 count = max(len(ys), len(xs))
                 units[layer] = [(ys[min(i, len(ys) - 1)], xs[min(i, len(xs) - 1)]) for i in range(count)]
-            probed = probe_boxes(self.model, self._image, units)
+            probed = probe_boxes(self.model, self._image, units, self.layouts)
             for layer in todo:
                 _, h, w = self.layer_shape(layer)
                 pairs = list(zip(units[layer], probed[layer], strict=True))
@@ -275,6 +305,7 @@ class ReceptiveFields:
             missing = list(dict.fromkeys(u for u in units if (layer, *u) not in self._exact))
             for start in range(0, len(missing), 64):
                 chunk = missing[start:start + 64]
-                for unit, b in zip(chunk, probe_boxes(self.model, self._image, {layer: chunk})[layer], strict=True):
+                probed = probe_boxes(self.model, self._image, {layer: chunk}, self.layouts)[layer]
+                for unit, b in zip(chunk, probed, strict=True):
                     self._exact[(layer, *unit)] = b
             return [self._exact[(layer, y, x)] for y, x in units]

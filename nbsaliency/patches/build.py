@@ -7,14 +7,19 @@ selected layer's output to a :class:`~.topk.TopAccumulator` the moment the layer
 is reduced while it is still in cache and is not kept, which is what makes indexing all layers cost little
 more than the forward pass itself. A hook sees exactly what ``record_forward`` captures (the module's output
 as returned, before any later in-place change); hooks ignore forward passes of other threads.
-Hooks are registered once per pass and removed when it ends, also on error or cancellation.
+Hooks are registered once per pass inside the guard that removes them when it ends, also on error (one that
+fails to register included) or cancellation.
+
+Every layout is indexed (:mod:`nbsaliency.layouts`): a layer's units are its grid positions ``(y, x)`` and its
+channels its features, for channels-first and channels-last maps and ViT token grids (prefix tokens left out).
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +29,9 @@ from torch import Tensor, nn
 
 from ..errors import InputError, ModelError, NbsaliencyError
 from ..model_state import evaluation_mode, model_device_and_dtype
-from ..receptive_field import NotSpatialError
-from ..recording import CallNames, Recording, record_forward
+from ..layouts import Layout, LayoutError
+from ..receptive_field import NotSpatialError, spatial_shape
+from ..recording import CallNames, Recording, hookable_modules, record_forward, tensor_parts
 from ..validation import as_image_batch
 from .dataset import ImageSource
 from .errors import DatasetItemError, EmptyDatasetError, IndexBuildCancelled
@@ -44,15 +50,27 @@ class BuiltTops:
 
 
 def spatial_layers(recording: Recording, layers: Sequence[str] | None) -> list[str]:
-    """The requested layers (checked), or every layer whose output is ``(N, C, h, w)``."""
-    if layers is None:
-        return [name for name, a in recording.activations.items() if a.dim() == 4]
-    for name in layers:
-        shape = tuple(recording.activation(name).shape)
-        if len(shape) != 4:
-            raise NotSpatialError(f"layer {name!r} has output shape {shape}: the patch index needs spatial "
-                                  f"(N, C, h, w) layers")
-    return list(dict.fromkeys(layers))
+    """The requested layers (checked), or every layer with a spatial grid in any layout. Layers whose layout is
+    ambiguous are left out of "every layer" with a warning that names them and the override."""
+    if layers is not None:
+        for name in layers:
+            spatial_shape(recording, name)  # NotSpatialError / LayoutError with the reason
+        return list(dict.fromkeys(layers))
+    selected, ambiguous = [], []
+    for name in recording.activations:
+        try:
+            spatial_shape(recording, name)
+        except NotSpatialError:
+            continue
+        except LayoutError:
+            ambiguous.append(name)
+            continue
+        selected.append(name)
+    if ambiguous:
+        warnings.warn(f"the patch index leaves out layers whose layout is not known: {', '.join(ambiguous)} "
+                      "(Session(model, x).layout(name) says why; layouts={name: 'channels_last' | 'tokens' | ...} "
+                      "sets one)", stacklevel=3)
+    return selected
 
 
 class _BatchChecker:
@@ -98,16 +116,18 @@ class _Plan:
     """The selected layers, grouped into slots by the tensor they return (a ``Sequential`` and its last child
     return the same one), found by ``record_forward`` on one image."""
 
-    def __init__(self, model: nn.Module, image: Tensor, layers: Sequence[str] | None):
-        recording = record_forward(model, image, None)
+    def __init__(self, model: nn.Module, image: Tensor, layers: Sequence[str] | None,
+                 layouts: Mapping[str, Layout | str] | None = None):
+        recording = record_forward(model, image, None, layouts=layouts)
         selected = spatial_layers(recording, layers)
-        groups: dict[int, list[str]] = {}
+        groups: dict[tuple[int, Layout], list[str]] = {}
         for name in selected:
-            groups.setdefault(id(recording.activation(name)), []).append(name)
+            groups.setdefault((id(recording.activation(name)), recording.layout(name)), []).append(name)
         self.slots = list(groups.values())
         self.slot_of = {name: i for i, names in enumerate(self.slots) for name in names}
-        self.shapes: dict[str, tuple[int, int, int]] = {
-            name: tuple(recording.activation(name).shape[1:]) for name in selected}
+        self.layouts = {name: recording.layout(name) for name in selected}
+        self.raw_shapes = {name: tuple(recording.activation(name).shape[1:]) for name in selected}
+        self.shapes: dict[str, tuple[int, int, int]] = {name: spatial_shape(recording, name) for name in selected}
 
 
 class _Streamer:
@@ -122,8 +142,12 @@ class _Streamer:
 
     def __enter__(self) -> _Streamer:
         self._thread = threading.get_ident()
-        self._handles = [module.register_forward_hook(self._hook(name))
-                         for name, module in self.model.named_modules() if name]
+        try:
+            for name, module in hookable_modules(self.model)[0]:
+                self._handles.append(module.register_forward_hook(self._hook(name)))
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -149,43 +173,48 @@ class _Streamer:
 
     def _hook(self, name: str):
         def hook(module: nn.Module, args: Any, output: Any) -> None:
-            if threading.get_ident() != self._thread or not isinstance(output, Tensor):
+            if threading.get_ident() != self._thread:
                 return
-            key = self._calls.key(name)
-            slot = self.plan.slot_of.get(key)
-            if slot is None:
-                return
-            if tuple(output.shape[1:]) != self.plan.shapes[key]:
-                raise InputError(f"layer {key!r} returned shape {tuple(output.shape[1:])} instead of "
-                                 f"{self.plan.shapes[key]}; all images must have the same size")
-            added = self._added.get(slot)
-            if added is not None:
-                if added[0]() is output and added[1] == output._version:
-                    return
-                raise InputError(f"layers {self.plan.slots[slot]} returned one tensor on the first image but not "
-                                 "on this batch; index them separately (layers=...)")
-            self.accumulator.add_layer(slot, output, rectifies=self._rectified_slot(module, args, output))
-            self._added[slot] = (weakref.ref(output), output._version)
+            for key, tensor in tensor_parts(self._calls.key(name), output):
+                self._add(key, module, args, tensor)
 
         return hook
 
-    def _rectified_slot(self, module: nn.Module, args: Any, output: Tensor) -> int | None:
+    def _add(self, key: str, module: nn.Module, args: Any, output: Tensor) -> None:
+        slot = self.plan.slot_of.get(key)
+        if slot is None:
+            return
+        if tuple(output.shape[1:]) != self.plan.raw_shapes[key]:
+            raise InputError(f"layer {key!r} returned shape {tuple(output.shape[1:])} instead of "
+                             f"{self.plan.raw_shapes[key]}; all images must have the same size")
+        added = self._added.get(slot)
+        if added is not None:
+            if added[0]() is output and added[1] == output._version:
+                return
+            raise InputError(f"layers {self.plan.slots[slot]} returned one tensor on the first image but not "
+                             "on this batch; index them separately (layers=...)")
+        layout = self.plan.layouts[key]
+        self.accumulator.add_layer(slot, layout.maps(output), rectifies=self._rectified_slot(module, args, output,
+                                                                                             layout))
+        self._added[slot] = (weakref.ref(output), output._version)
+
+    def _rectified_slot(self, module: nn.Module, args: Any, output: Tensor, layout: Layout) -> int | None:
         """The slot whose output this ``nn.ReLU`` rectified, unchanged since it was reduced (in place: changed
         by this ReLU alone), or None. Each map's maximum then follows from that slot's: ``max relu(a) =
-        relu(max a)``, so the rectified activation need not be read again."""
+        relu(max a)``, so the rectified activation need not be read again. Only for a slot of the same layout."""
         if type(module) is not nn.ReLU or not args or not isinstance(args[0], Tensor):
             return None
         source = args[0]
         expected = source._version - 1 if source is output else source._version  # relu_ bumped it once
         for slot, (reference, version) in self._added.items():
             if reference() is source and version == expected:
-                return slot
+                return slot if self.plan.layouts[self.plan.slots[slot][0]] == layout else None
         return None
 
 
 def build_tops(model: nn.Module, source: ImageSource, *, k: int, layers: Sequence[str] | None, batch_size: int,
                offset: int, progress: ProgressLike, cancel: threading.Event | None,
-               one_per_image: bool = True) -> BuiltTops:
+               one_per_image: bool = True, layouts: Mapping[str, Layout | str] | None = None) -> BuiltTops:
     """The top-k of every selected layer after one pass over ``source``.
 
     Raises :class:`IndexBuildCancelled` when ``cancel`` is set (checked before every batch)."""
@@ -206,7 +235,7 @@ def build_tops(model: nn.Module, source: ImageSource, *, k: int, layers: Sequenc
                 raise IndexBuildCancelled(f"building the patch index was cancelled after {done} images")
             batch = check(batch, start)
             if plan is None:
-                plan = _Plan(model, batch[:1], layers)
+                plan = _Plan(model, batch[:1], layers, layouts)
                 shapes = [plan.shapes[names[0]] for names in plan.slots]
                 accumulator = PerImageTop(k, shapes) if one_per_image else TopAccumulator(k, shapes)
                 streamer = hooks.enter_context(_Streamer(model, plan, accumulator))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,6 +24,8 @@ import torch
 from torch import nn
 
 from ..errors import TargetIndexError, UnknownLayerError
+from ..layouts import Layout
+from ..recording import parse_overrides
 from .build import build_tops
 from .dataset import ImageData, ImageSource
 from .errors import CorruptIndexError, IndexMismatchError, IndexRebuildWarning
@@ -104,7 +106,7 @@ class PatchIndex:
     @classmethod
     def build(cls, model: nn.Module, dataset: ImageData, *, k: int = 9, layers: Sequence[str] | None = None,
               batch_size: int = 64, offset: int = 0, one_per_image: bool = True, progress: ProgressLike = "auto",
-              cancel: threading.Event | None = None) -> PatchIndex:
+              cancel: threading.Event | None = None, layouts: Mapping[str, Layout | str] | None = None) -> PatchIndex:
         """One pass over ``dataset``: all layers in one forward pass per batch of ``batch_size`` images.
 
         ``one_per_image`` (default): each image enters a channel's top-k once, with its strongest unit;
@@ -113,20 +115,24 @@ class PatchIndex:
         ``progress`` is a callback ``(done, total)``, ``True`` / ``"auto"`` for a text bar (auto: when stderr is
         a terminal) or ``False``. Setting ``cancel`` stops the pass with
         :class:`~nbsaliency.patches.IndexBuildCancelled`; the model is left as it was.
+
+        Layers of every layout are indexed (channels-first / channels-last maps, ViT token grids): a unit's
+        ``(y, x)`` is its grid position. ``layouts`` sets layouts detection cannot know, as for
+        :class:`~nbsaliency.Session`.
         """
         source = ImageSource(dataset)
         layer_list = list(layers) if layers is not None else None
-        key = fingerprint(model, source, k, layer_list, offset, one_per_image)
+        key = _with_layouts(fingerprint(model, source, k, layer_list, offset, one_per_image), layouts)
         return cls._build(model, source, key, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
-                          one_per_image=one_per_image, progress=progress, cancel=cancel)
+                          one_per_image=one_per_image, progress=progress, cancel=cancel, layouts=layouts)
 
     @classmethod
     def _build(cls, model: nn.Module, source: ImageSource, key: dict[str, Any], *, k: int, layers: list[str] | None,
                batch_size: int, offset: int, one_per_image: bool, progress: ProgressLike,
-               cancel: threading.Event | None) -> PatchIndex:
+               cancel: threading.Event | None, layouts: Mapping[str, Layout | str] | None = None) -> PatchIndex:
         """:meth:`build` with the source and its fingerprint already made (:meth:`load_or_build` has them)."""
         built = build_tops(model, source, k=k, layers=layers, batch_size=batch_size, offset=offset,
-                           progress=progress, cancel=cancel, one_per_image=one_per_image)
+                           progress=progress, cancel=cancel, one_per_image=one_per_image, layouts=layouts)
         tops = {}
         for name, (values, ids) in built.tops.items():
             images, ys, xs = split_ids(ids, built.shapes[name])
@@ -192,7 +198,8 @@ class PatchIndex:
                       layers: Sequence[str] | None = None, batch_size: int = 64, offset: int = 0,
                       one_per_image: bool = True, progress: ProgressLike = "auto",
                       cancel: threading.Event | None = None,
-                      notify: Callable[[str], None] | None = None) -> PatchIndex:
+                      notify: Callable[[str], None] | None = None,
+                      layouts: Mapping[str, Layout | str] | None = None) -> PatchIndex:
         """The saved index at ``path`` if it was built for this model's weights, this dataset and these
         settings; otherwise (missing, stale or corrupted file) build it, save it and return it. A stale or
         corrupted file is never used: it is rebuilt with an :class:`~nbsaliency.patches.IndexRebuildWarning`
@@ -200,7 +207,7 @@ class PatchIndex:
         path = Path(path)
         layer_list = list(layers) if layers is not None else None
         source = ImageSource(dataset)
-        current = fingerprint(model, source, k, layer_list, offset, one_per_image)
+        current = _with_layouts(fingerprint(model, source, k, layer_list, offset, one_per_image), layouts)
         if path.exists():
             try:
                 saved = cls.load(path)
@@ -217,9 +224,18 @@ class PatchIndex:
             else:
                 notify(message)
         index = cls._build(model, source, current, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
-                           one_per_image=one_per_image, progress=progress, cancel=cancel)
+                           one_per_image=one_per_image, progress=progress, cancel=cancel, layouts=layouts)
         index.save(path)
         return index
+
+
+def _with_layouts(key: dict[str, Any], layouts: Mapping[str, Layout | str] | None) -> dict[str, Any]:
+    """The fingerprint with the given layout overrides among the settings (absent when none are given, so that
+    indexes saved before layouts existed stay valid)."""
+    if layouts:
+        parsed = parse_overrides(layouts)
+        key["settings"]["layouts"] = {name: [l.kind, list(l.grid or ()), l.prefix] for name, l in parsed.items()}
+    return key
 
 
 def _numpy_values(values: torch.Tensor) -> np.ndarray:

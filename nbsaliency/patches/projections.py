@@ -8,12 +8,13 @@ pass of a :class:`~.targets.Units` target that gives each image its own unit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from ..layouts import Layout
 from ..methods.registry import single_pass_methods
 from ..model_state import model_device_and_dtype
 from ..receptive_field import Box, ReceptiveFields
@@ -45,25 +46,27 @@ class Patch:
 
 
 def project_units(model: nn.Module, images: Tensor, layer: str, channel: int, ys: Sequence[int],
-                  xs: Sequence[int], method: str = "deconvnet", *, strict: bool = False) -> Tensor:
+                  xs: Sequence[int], method: str = "deconvnet", *, strict: bool = False,
+                  layouts: Mapping[str, Layout | str] | None = None) -> Tensor:
     """Projection of unit ``(channel, ys[i], xs[i])`` of ``layer`` on image ``i``, for all i in one batch:
-    ``(N, C, H, W)``, equal to ``attribute(model, images[i:i+1], Neuron(layer, channel, ys[i], xs[i]), method)``."""
+    ``(N, C, H, W)``, equal to ``attribute(model, images[i:i+1], Neuron(layer, channel, ys[i], xs[i]), method)``.
+    ``(ys[i], xs[i])`` is a grid position in any layout (a token's patch-grid position in a ViT block)."""
     if method not in PROJECTION_METHODS:
         raise ProjectionMethodError(
             f"method {method!r} cannot project single units in one batched backward pass; use one of "
             f"{', '.join(PROJECTION_METHODS)}"
         )
-    return Session(model, images, strict=strict).attribute(Units(layer, channel, ys, xs), method)
+    return Session(model, images, strict=strict, layouts=layouts).attribute(Units(layer, channel, ys, xs), method)
 
 
 def top_patches(model: nn.Module, dataset: ImageData | ImageSource, index: PatchIndex, layer: str, channel: int,
                 method: str = "deconvnet", *, receptive_fields: ReceptiveFields | None = None,
-                strict: bool = False) -> list[Patch]:
+                strict: bool = False, layouts: Mapping[str, Layout | str] | None = None) -> list[Patch]:
     """The top patches of ``(layer, channel)``, strongest first, with their projections by ``method``.
 
     ``dataset`` is the one the index was built on (the index stores dataset indices, shard offsets
     included). Pass a :class:`~nbsaliency.receptive_field.ReceptiveFields` to reuse probed fields across
-    calls.
+    calls. ``layouts``: as :class:`~nbsaliency.Session`'s (the same as the index was built with).
     """
     source = dataset if isinstance(dataset, ImageSource) else ImageSource(dataset)
     tops = index.top(layer, channel)
@@ -72,8 +75,8 @@ def top_patches(model: nn.Module, dataset: ImageData | ImageSource, index: Patch
     if device is not None:
         images = images.to(device)
     projections = project_units(model, images, layer, channel, [t.y for t in tops], [t.x for t in tops], method,
-                                strict=strict)
-    fields = receptive_fields or ReceptiveFields(model, images[:1])
+                                strict=strict, layouts=layouts)
+    fields = receptive_fields or ReceptiveFields(model, images[:1], layouts=layouts)
     if tuple(fields.image_size) != tuple(images.shape[-2:]):
         raise ValueError(f"the receptive fields were probed for {fields.image_size} images, but the dataset's are "
                          f"{tuple(images.shape[-2:])}")

@@ -14,11 +14,12 @@ import torch
 from torch import Tensor
 
 from ..errors import TargetError, TargetIndexError
-from ..targets import ForwardView, Target
+from ..targets import ForwardView, Target, layer_maps
 
 
 class Units(Target):
-    """Image ``i``'s value is ``activation[i, channel, ys[i], xs[i]]`` of ``layer``."""
+    """Image ``i``'s value is unit ``(channel, ys[i], xs[i])`` of ``layer``'s channels-first maps (any layout:
+    :mod:`nbsaliency.layouts`)."""
 
     def __init__(self, layer: str, channel: int, ys: Sequence[int], xs: Sequence[int]):
         if len(ys) != len(xs):
@@ -31,10 +32,10 @@ class Units(Target):
         return (self.layer,)
 
     def values(self, view: ForwardView) -> Tensor:
-        activation = view.activation(self.layer)
+        activation, layout, shape = layer_maps(view, self.layer)  # (N, C, h, w) in any layout
         if activation.dim() != 4:
-            raise TargetError(f"Units needs a spatial (N, C, h, w) layer; {self.layer!r} has output shape "
-                              f"{tuple(activation.shape)}")
+            raise TargetError(f"Units needs a layer with a spatial grid; {self.layer!r} has output shape {shape} "
+                              f"({layout.describe(shape)})")
         n, c, h, w = activation.shape
         if len(self.ys) != n:
             raise TargetError(f"Units has {len(self.ys)} units for a batch of {n} images; give one per image")
