@@ -22,6 +22,7 @@ from .errors import (
     UnsupportedActivationError,
 )
 from .functional import attribute, layers
+from .layouts import Layout, LayoutError
 from .maps import clip_percentile, saliency_map, signed_rgb, to_image
 from .methods import method_info, methods
 from .optimize import (
@@ -106,4 +107,6 @@ __all__ = [
     "UnknownLayerError",
     "UnknownMethodError",
     "UnsupportedActivationError",
+    "Layout",
+    "LayoutError",
 ]
