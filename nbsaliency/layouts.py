@@ -51,7 +51,6 @@ _CHANNELS_FIRST_MODULES: tuple[type, ...] = (
     nn.modules.instancenorm._InstanceNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.Upsample, nn.PixelShuffle,
     nn.PixelUnshuffle, nn.Dropout2d, nn.Dropout3d,
 )
-LayoutOverride = "Layout | str"
 
 
 class LayoutError(NbsaliencyError, ValueError):
@@ -224,8 +223,11 @@ class LayoutTable:
         return found
 
 
-def _detect(name: str, shape: tuple[int, ...], evidence: str | None,
-            seen: list[tuple[str, tuple[int, ...], Layout | _Unresolved]], has_channels_last: bool) -> Layout | _Unresolved:
+_Seen = list[tuple[str, tuple[int, ...], "Layout | _Unresolved"]]
+
+
+def _detect(name: str, shape: tuple[int, ...], evidence: str | None, seen: _Seen,
+            has_channels_last: bool) -> Layout | _Unresolved:
     rank = len(shape)
     if rank == 2:
         return Layout("flat", source="a 2-d output")
@@ -247,7 +249,8 @@ def _detect(name: str, shape: tuple[int, ...], evidence: str | None,
                 return Layout("channels_first", source=f"{earlier!r} permuted to (N, C, H, W)")
     if rank == 3 and evidence != "channels_first":
         for earlier, earlier_shape, layout in reversed(seen):
-            if isinstance(layout, Layout) and len(earlier_shape) == 4 and layout.kind in ("channels_first", "channels_last"):
+            maps = isinstance(layout, Layout) and layout.kind in ("channels_first", "channels_last")
+            if maps and len(earlier_shape) == 4:
                 h, w = layout.maps_shape(earlier_shape)[1:]
                 if 0 <= shape[1] - h * w <= MAX_PREFIX:
                     return Layout("tokens", (h, w), shape[1] - h * w, source=f"the {h}x{w} grid of {earlier!r}")

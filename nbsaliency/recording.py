@@ -283,7 +283,8 @@ class _Recorder:
 
 
 def record_forward(model: nn.Module, x: Tensor, selector: RuleSelector | None, *,
-                   layouts: Mapping[str, Layout | str] | None = None, keep_before_edit: Collection[str] = ()) -> Recording:
+                   layouts: Mapping[str, Layout | str] | None = None,
+                   keep_before_edit: Collection[str] = ()) -> Recording:
     """Run ``model(x)`` once, capturing every module's output.
 
     With a ``selector``, activations are rerouted so that backward passes follow ``selector.current``;

@@ -34,10 +34,7 @@ def layer_maps(view: ForwardView, layer: str) -> tuple[Tensor, Layout, tuple[int
     activation = view.activation(layer)
     shape = tuple(activation.shape)
     layout_of = getattr(view, "layout", None)
-    if callable(layout_of):
-        layout = layout_of(layer)
-    else:
-        layout = LayoutTable({layer: shape}, {})[layer]
+    layout = layout_of(layer) if callable(layout_of) else LayoutTable({layer: shape}, {})[layer]
     return layout.maps(activation), layout, shape
 
 

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import NoGradientPathError, TargetError
-from ..rules.backward_rules import GRADIENT, GUIDED
 from ..recording import Recording
+from ..rules.backward_rules import GRADIENT, GUIDED
 from ..session import Session
 from ..targets import Target
 from .registry import register

@@ -17,8 +17,8 @@ channels its features, for channels-first and channels-last maps and ViT token g
 from __future__ import annotations
 
 import threading
-import weakref
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -28,8 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InputError, ModelError, NbsaliencyError
-from ..model_state import evaluation_mode, model_device_and_dtype
 from ..layouts import Layout, LayoutError
+from ..model_state import evaluation_mode, model_device_and_dtype
 from ..receptive_field import NotSpatialError, spatial_shape
 from ..recording import CallNames, Recording, hookable_modules, record_forward, tensor_parts
 from ..validation import as_image_batch
