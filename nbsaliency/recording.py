@@ -92,12 +92,13 @@ class Recording:
     def unknown_layer(self, layer: str) -> NbsaliencyError:
         """The error for a name that has no activation: unknown, a container whose tensor parts are layers,
         a TorchScript submodule or a module that did not run."""
-        if layer in self.containers:
-            parts = self.containers[layer]
+        container = layer if layer in self.containers else layer.rsplit("[", 1)[0] if layer.endswith("]") else None
+        if container in self.containers:
+            parts = self.containers[container]
             listed = ", ".join(repr(p) for p in parts) if parts else "none (no tensor in it)"
+            what = "not one tensor" if container == layer else f"and its part {layer[len(container):]} is not a tensor"
             return UnusableLayerError(layer, (
-                f"layer {layer!r} returns a tuple / list / dict, not one tensor; its tensor parts are layers: "
-                f"{listed}"))
+                f"layer {container!r} returns a tuple / list / dict, {what}; its tensor parts are layers: {listed}"))
         opaque = next((m for m in self.opaque_modules if layer == m or layer.startswith(m + ".")), None)
         if opaque is not None:
             return UnusableLayerError(layer, (

@@ -170,7 +170,8 @@ class Session:
     def _check_strict(self, rule: BackwardRule, recording: Recording) -> None:
         if not self.strict or rule.is_gradient:
             return
-        approximate = [use for use in recording.activation_uses if use.treatment == "generalised"]
+        approximate = [use for use in recording.activation_uses
+                       if use.treatment in ("generalised", "opaque (TorchScript)")]
         if approximate:
             listed = ", ".join(f"{use.function} in {use.layer or 'the model'!r}" for use in approximate)
             raise UnsupportedActivationError(

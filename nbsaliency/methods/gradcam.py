@@ -30,6 +30,10 @@ def cam_layer_usable(session: Session, layer: str) -> bool:
 
 
 def default_cam_layer(session: Session, targets: Sequence[Target]) -> str:
+    return _default_layer_and_gradient(session, targets)[0]
+
+
+def _default_layer_and_gradient(session: Session, targets: Sequence[Target]) -> tuple[str, Tensor | None]:
     """The layer Grad-CAM uses when none is given (Selvaraju et al. use the last convolutional layer): the last
     layer with spatial maps (any layout) produced by a module without children, at or before the earliest layer
     a target reads, *whose grid positions the target depends on*. For a ViT whose head reads the class token, the
@@ -53,14 +57,14 @@ def default_cam_layer(session: Session, targets: Sequence[Target]) -> str:
                           "a token grid); there is none (Session.layout(layer) tells how each layer was read)")
     for name in reversed(spatial):
         if name in recording.copied_on_write:
-            return name  # its gradient is taken on a second recording (below); a leaf map before the target
+            return name, None  # its gradient is taken on a second recording (below); a leaf map before the target
         try:
             grad = session.gradients(targets, GRADIENT, wrt=recording.activations[name])
         except NoGradientPathError:
             continue
         if bool((recording.layouts[name].maps(grad[0]) != 0).any()):
-            return name
-    return spatial[-1]
+            return name, grad
+    return spatial[-1], None
 
 
 def _module_of(layer: str) -> str:
@@ -75,6 +79,10 @@ def class_activation_maps(session: Session, targets: Sequence[Target], layer: st
     if layer is not None:
         session.last_cam_layers = [layer] * len(targets)
         return _maps_at_layer(session, targets, layer)
+    if len(targets) == 1:  # the usual call: the gradient found while choosing the layer is the one needed
+        cam_layer, grad = _default_layer_and_gradient(session, targets)
+        session.last_cam_layers = [cam_layer]
+        return _maps_at_layer(session, targets, cam_layer, grad)
     by_layer: dict[str, list[int]] = {}
     used = []
     for i, target in enumerate(targets):
@@ -105,7 +113,8 @@ def _recording_for(session: Session, layer: str) -> Recording:
     return kept[1]
 
 
-def _maps_at_layer(session: Session, targets: Sequence[Target], layer: str) -> Tensor:
+def _maps_at_layer(session: Session, targets: Sequence[Target], layer: str, grads: Tensor | None = None) -> Tensor:
+    """Grad-CAM of ``targets`` at ``layer``; ``grads``: their gradients with respect to it when already known."""
     recording = _recording_for(session, layer)
     activation = recording.activation(layer)
     layout = recording.layout(layer)
@@ -116,7 +125,8 @@ def _maps_at_layer(session: Session, targets: Sequence[Target], layer: str) -> T
             f"shape {tuple(activation.shape)} ({layout.describe(tuple(activation.shape))})"
         )
     try:
-        grads = session.gradients(targets, GRADIENT, wrt=activation, recording=recording)  # (T, *activation.shape)
+        if grads is None:
+            grads = session.gradients(targets, GRADIENT, wrt=activation, recording=recording)  # (T, *shape)
     except NoGradientPathError:
         raise NoGradientPathError(
             f"the target does not depend on Grad-CAM layer {layer!r} (it is computed before it or on another "
