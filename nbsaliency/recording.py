@@ -115,6 +115,11 @@ class Recording:
             self._layouts = LayoutTable(shapes, self.layout_evidence, self.layout_overrides)
         return self._layouts
 
+    def use_layouts_of(self, other: Recording) -> None:
+        """Read layouts from ``other`` (a full pass on images of the same size), e.g. for a pass that recorded
+        only the layers a target needs, where the evidence of the layers before them is missing."""
+        self._layouts = other.layouts
+
     def layout(self, layer: str) -> Layout:
         """The layout of ``layer`` (:class:`~nbsaliency.layouts.LayoutError` when it is ambiguous)."""
         self.activation(layer)

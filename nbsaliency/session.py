@@ -188,8 +188,12 @@ class Session:
         must stay as produced, with gradients, although the model edits it in place later (Grad-CAM's).
         """
         with evaluation_mode(self.model), torch.set_grad_enabled(rules):
-            return record_forward(self.model, x, self._selector if rules else None, layouts=self.layout_overrides,
-                                  keep_before_edit=keep_before_edit)
+            recording = record_forward(self.model, x, self._selector if rules else None,
+                                       layouts=self.layout_overrides, keep_before_edit=keep_before_edit)
+        first = getattr(self, "_recording", None)
+        if first is not None and tuple(x.shape[1:]) == tuple(self.x.shape[1:]):
+            recording.use_layouts_of(first)  # same image size: the layouts found on the session's own pass
+        return recording
 
     def fixed_targets(self, targets: Sequence[Target], repeats: int = 1) -> list[Target]:
         """Targets whose "predicted class" is pinned to this input's prediction, for ``repeats`` stacked

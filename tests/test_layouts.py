@@ -195,3 +195,27 @@ def test_layouts_leave_the_model_unchanged(vit, swin, images):
             with contextlib.suppress(LayoutError):
                 session.layout(name)
         snapshot.assert_unchanged(model)
+
+
+@pytest.mark.parametrize("method", ["occlusion", "smoothgrad", "integrated_gradients"])
+def test_perturbation_methods_read_token_channels_like_the_session(vit, images, method):
+    """The extra forward passes of perturbation methods use the session's layouts (also when a pass records only
+    the layers a target needs, with no evidence from the layers before them)."""
+    x = images[:1]
+    session = nbs.Session(vit, x)
+    assert session.record(images, rules=False).layouts is session.recording.layouts
+    target = nbs.Channel("blocks.1", 5, "mean")
+    options = {"window": 56, "stride": 56} if method == "occlusion" else {"n_samples": 2} if method == "smoothgrad" \
+        else {"steps": 2}
+    result = session.attribute(target, method, **options)[0]
+    assert result.shape == x.shape[1:] and torch.isfinite(result).all() and result.abs().max() > 0
+    if method == "integrated_gradients":  # 2 steps of the plain gradient along the straight path, by hand
+        xx = torch.stack([x[0] * 0.25, x[0] * 0.75]).requires_grad_(True)
+        captured = {}
+        handle = vit.blocks[1].register_forward_hook(lambda m, a, o: captured.__setitem__("a", o))
+        try:
+            vit(xx)
+        finally:
+            handle.remove()
+        (grad,) = torch.autograd.grad(captured["a"][:, 1:, 5].mean(dim=1).sum(), xx)
+        assert torch.allclose(result, x[0] * grad.mean(dim=0), atol=1e-5)
