@@ -75,6 +75,7 @@ class Recording:
     layout_overrides: dict[str, Layout] = field(default_factory=dict)
     containers: dict[str, list[str]] = field(default_factory=dict)  # a module returning a tuple -> its parts
     opaque_modules: list[str] = field(default_factory=list)  # TorchScript submodules, outermost only
+    other_outputs: dict[str, str] = field(default_factory=dict)  # modules that returned no tensor: type name
     _layouts: LayoutTable | None = field(default=None, repr=False)
 
     @property
@@ -99,6 +100,10 @@ class Recording:
             what = "not one tensor" if container == layer else f"and its part {layer[len(container):]} is not a tensor"
             return UnusableLayerError(layer, (
                 f"layer {container!r} returns a tuple / list / dict, {what}; its tensor parts are layers: {listed}"))
+        if layer in self.other_outputs:
+            return UnusableLayerError(layer, (
+                f"layer {layer!r} ran but returned {self.other_outputs[layer]}, not a tensor (nor a tuple, list or "
+                "dict of tensors), so it has no activation; choose the layer that produces the tensor"))
         opaque = next((m for m in self.opaque_modules if layer == m or layer.startswith(m + ".")), None)
         if opaque is not None:
             return UnusableLayerError(layer, (
@@ -237,9 +242,10 @@ class _Recorder:
         def hook(module: nn.Module, args: Any, output: Any) -> Any:
             if self._stack:
                 self._stack.pop()
-            if not isinstance(output, Tensor) and not is_container(output):
-                return None
             key = self._calls.key(name)
+            if not isinstance(output, Tensor) and not is_container(output):
+                self.recording.other_outputs[key] = type(output).__name__
+                return None
             parts = list(tensor_parts(key, output))
             if is_container(output):
                 self.recording.containers[key] = [part for part, _ in parts]

@@ -26,7 +26,8 @@ from .validation import as_image_batch
 
 
 class Layer(NamedTuple):
-    """A captured layer: its ``named_modules()`` name (``name#2`` for a module's second call) and output shape."""
+    """A captured layer: its ``named_modules()`` name (``name#2`` for a module's second call; ``name[0]`` /
+    ``name["key"]`` for the tensor parts of a tuple / list / dict output) and output shape."""
 
     name: str
     shape: tuple[int, ...]

@@ -126,3 +126,22 @@ def test_parts_are_indexed_probed_and_captured_for_optimisation(model, x):
         view = OptimisationView(model(x), x, capture.take())
     assert torch.equal(view.activation("block[0]"), maps)
     snapshot.assert_unchanged(model)
+
+
+def test_a_module_returning_no_tensor_is_named_as_such_not_as_not_run():
+    class ReturnsNone(nn.Module):
+        def forward(self, x):
+            return None
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.side = nn.Conv2d(3, 2, 3), ReturnsNone()
+
+        def forward(self, x):
+            self.side(x)
+            return self.conv(x).mean(dim=(2, 3))
+
+    session = nbs.Session(Model().eval(), torch.randn(1, 3, 8, 8))
+    with pytest.raises(nbs.UnknownLayerError, match="'side' ran but returned NoneType, not a tensor"):
+        session.activations("side")
