@@ -102,15 +102,17 @@ _KEPT: weakref.WeakKeyDictionary[Session, tuple[str, Recording]] = weakref.WeakK
 def _recording_for(session: Session, layer: str) -> Recording:
     """The session's recording, or, for a layer whose output the model edits in place afterwards (VGG's conv
     before an in-place ReLU), a second forward pass in which the model continues with a copy of that output, so
-    that gradients with respect to the output *before* the edit are defined (kept for the next call)."""
+    that gradients with respect to the output *before* the edit are defined (kept for the next call on that
+    layer, one such pass per session)."""
     recording = session.recording
     if layer not in recording.copied_on_write:
         return recording
-    kept = _KEPT.get(session)
-    if kept is None or kept[0] != layer:
-        kept = (layer, session.record(session.x, rules=True, keep_before_edit=[layer]))
-        _KEPT[session] = kept
-    return kept[1]
+    with session._lock:  # one second pass even when the explorer's threads ask at once
+        kept = _KEPT.get(session)
+        if kept is None or kept[0] != layer:
+            kept = (layer, session.record(session.x, rules=True, keep_before_edit=[layer]))
+            _KEPT[session] = kept
+        return kept[1]
 
 
 def _maps_at_layer(session: Session, targets: Sequence[Target], layer: str, grads: Tensor | None = None) -> Tensor:
