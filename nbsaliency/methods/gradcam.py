@@ -30,10 +30,6 @@ def cam_layer_usable(session: Session, layer: str) -> bool:
 
 
 def default_cam_layer(session: Session, targets: Sequence[Target]) -> str:
-    return _default_layer_and_gradient(session, targets)[0]
-
-
-def _default_layer_and_gradient(session: Session, targets: Sequence[Target]) -> tuple[str, Tensor | None]:
     """The layer Grad-CAM uses when none is given (Selvaraju et al. use the last convolutional layer): the last
     layer with spatial maps (any layout) produced by a module without children, at or before the earliest layer
     a target reads, *whose grid positions the target depends on*. For a ViT whose head reads the class token, the
@@ -41,6 +37,11 @@ def _default_layer_and_gradient(session: Session, targets: Sequence[Target]) -> 
     normalisation (what pytorch-grad-cam advises by hand). Token layers count only at the residual stream's
     width (the first token layer's), not the wider attention / MLP internals. When no candidate has a non-zero
     gradient (e.g. a zero-initialised head), the last candidate."""
+    return _default_layer_and_gradient(session, targets)[0]
+
+
+def _default_layer_and_gradient(session: Session, targets: Sequence[Target]) -> tuple[str, Tensor | None]:
+    """:func:`default_cam_layer` and the targets' gradient with respect to it when it was computed on the way."""
     order = [layer.name for layer in session.layers]
     leaves = {name for name, module in session.model.named_modules() if not any(module.children())}
     target_layers = [layer for target in targets for layer in target.layers]
