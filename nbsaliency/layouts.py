@@ -20,7 +20,8 @@ Layouts are detected per forward pass (:class:`LayoutTable`), in forward order, 
 2. the shapes seen before: the same shape as an earlier layer means the same layout; ``(N, H, W, C)`` after an
    ``(N, C, H, W)`` map is that map permuted (and back);
 3. for ``(N, L, D)`` sequences: an earlier ``h x w`` map with ``L - h * w`` between 0 and :data:`MAX_PREFIX` gives the
-   token grid and the prefix (the patch-embedding convolution's grid).
+   token grid and the prefix (the patch-embedding convolution's grid); ``(N, C, h * w)`` is that map flattened
+   (channels-first), and when both readings fit the layout is ambiguous.
 
 A 4-d output with no evidence is channels-first (PyTorch's convention) in a model that has no channels-last layer;
 in one that has, or for a sequence with no grid, the layout is *ambiguous*: using the layer raises
@@ -251,8 +252,15 @@ def _detect(name: str, shape: tuple[int, ...], evidence: str | None, seen: _Seen
         for earlier, earlier_shape, layout in reversed(seen):
             maps = isinstance(layout, Layout) and layout.kind in ("channels_first", "channels_last")
             if maps and len(earlier_shape) == 4:
-                h, w = layout.maps_shape(earlier_shape)[1:]
-                if 0 <= shape[1] - h * w <= MAX_PREFIX:
+                c, h, w = layout.maps_shape(earlier_shape)
+                tokens = 0 <= shape[1] - h * w <= MAX_PREFIX
+                flattened = shape[1:] == (c, h * w)  # the map flattened to (N, C, h*w), not transposed
+                if flattened and (not tokens or evidence != "features_last"):
+                    if tokens:
+                        return _Unresolved(f"layer {name!r} has output shape {shape}: {h}x{w} tokens of {c} features "
+                                           f"or {earlier!r} flattened to (N, C, h*w); " + override_hint(name, shape))
+                    return Layout("channels_first", source=f"{earlier!r} flattened to (N, C, h*w)")
+                if tokens:
                     return Layout("tokens", (h, w), shape[1] - h * w, source=f"the {h}x{w} grid of {earlier!r}")
         return _Unresolved(f"layer {name!r} has output shape {shape}: a sequence (N, L, D) with no {MAX_PREFIX}-token "
                            f"match to an earlier map's grid, or (N, C, L) maps, so its layout is unknown; "

@@ -219,3 +219,28 @@ def test_perturbation_methods_read_token_channels_like_the_session(vit, images, 
             handle.remove()
         (grad,) = torch.autograd.grad(captured["a"][:, 1:, 5].mean(dim=1).sum(), xx)
         assert torch.allclose(result, x[0] * grad.mean(dim=0), atol=1e-5)
+
+
+class Flattening(nn.Module):
+    """A CNN that flattens its 4 x 4 map of C channels to (N, C, 16) inside a module."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, stride=4, padding=1)
+        self.flat = nn.Flatten(2)
+        self.norm = nn.LayerNorm(16)
+
+    def forward(self, x):
+        return self.norm(self.flat(self.conv(x))).mean(dim=2)
+
+
+def test_a_flattened_map_is_not_mistaken_for_tokens():
+    session = nbs.Session(Flattening(6).eval(), torch.randn(1, 3, 16, 16))  # (N, 6, 16): 6 channels, 16 positions
+    assert session.layout("flat").kind == "channels_first" and "flattened" in session.layout("flat").source
+    square = nbs.Session(Flattening(16).eval(), torch.randn(1, 3, 16, 16))  # (N, 16, 16): tokens or flattened?
+    with pytest.raises(LayoutError, match=r"4x4 tokens of 16 features or 'conv' flattened"):
+        square.layout("flat")
+    with pytest.raises(LayoutError, match="the shape .* of layer 'flat', whose layout is unknown"):
+        square.layout("norm")  # what follows an ambiguous layer with its shape is ambiguous too
+    given = nbs.Session(Flattening(16).eval(), torch.randn(1, 3, 16, 16), layouts={"flat": "channels_first"})
+    assert given.layout("norm").kind == "channels_first"  # the override carries to the same-shaped layer after it
