@@ -181,3 +181,14 @@ def test_optimisation_objectives_read_layouts_too():
     assert torch.equal(nbs.Channel("blocks.1", 5).values(view), raw[:, 1:, 5].amax(dim=1))
     assert torch.equal(nbs.Neuron("blocks.1", 5, 2, 3).values(view), raw[:, 1 + 2 * GRID + 3, 5])
     snapshot.assert_unchanged(model)
+
+
+def test_a_saved_index_is_rebuilt_when_the_layout_overrides_change(tmp_path):
+    model, data = make("vit"), image_batch(2, seed=3)
+    path = tmp_path / "index.npz"
+    given = {"blocks.1": nbs.Layout.tokens(grid=(GRID, GRID), prefix=1)}
+    first = PatchIndex.load_or_build(path, model, data, k=1, layers=["blocks.1"], progress=False, layouts=given)
+    again = PatchIndex.load_or_build(path, model, data, k=1, layers=["blocks.1"], progress=False, layouts=given)
+    assert again.fingerprint == first.fingerprint
+    with pytest.warns(nbs.patches.IndexRebuildWarning, match="settings"):
+        PatchIndex.load_or_build(path, model, data, k=1, layers=["blocks.1"], progress=False)
