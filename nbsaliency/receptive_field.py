@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from .errors import InputError, NbsaliencyError, NoGradientPathError, TargetIndexError
 from .functional import layers as layer_shapes
+from .grad_mode import differentiable
 from .model_state import evaluation_mode, model_device_and_dtype
 from .recording import record_forward
 from .rules.backward_rules import RuleSelector
@@ -120,6 +121,7 @@ def _check_unit(layer: str, hw: tuple[int, int], y: int, x: int) -> None:
             )
 
 
+@differentiable("receptive fields")  # also inside the caller's torch.no_grad()
 def probe_boxes(model: nn.Module, image: Tensor, units: dict[str, Sequence[tuple[int, int]]]) -> dict[str, list[Box]]:
     """Exact fields of the given ``(y, x)`` units of each layer: one linearised forward pass of a batch of
     copies of ``image`` (one copy per unit) and one backward pass to the input per layer."""

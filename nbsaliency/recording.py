@@ -16,6 +16,7 @@ more than once (one ``nn.ReLU`` reused in a block) gives ``name``, ``name#2``, `
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,9 +120,10 @@ class CallNames:
 
 
 class _Recorder:
-    def __init__(self, model: nn.Module, selector: RuleSelector | None):
+    def __init__(self, model: nn.Module, selector: RuleSelector | None, keep: Collection[str] | None = None):
         self.model = model
         self.selector = selector
+        self.keep = None if keep is None else frozenset(keep)
         self.recording = Recording(output=None, module_names=frozenset(n for n, _ in model.named_modules()))
         self._stack: list[str] = []
         self._calls = CallNames()
@@ -142,6 +144,8 @@ class _Recorder:
             if not isinstance(output, Tensor):
                 return
             key = self._calls.key(name)
+            if self.keep is not None and key not in self.keep:
+                return
             self.recording.activations[key] = output
             self.recording.layer_types[key] = type(module).__name__
             self._captures_by_storage[_storage_key(output)].append(key)
@@ -177,14 +181,16 @@ class _Recorder:
         return function.apply(call.input, call.out_of_place, self.selector)
 
 
-def record_forward(model: nn.Module, x: Tensor, selector: RuleSelector | None) -> Recording:
-    """Run ``model(x)`` once, capturing every module's output.
+def record_forward(model: nn.Module, x: Tensor, selector: RuleSelector | None,
+                   keep: Collection[str] | None = None) -> Recording:
+    """Run ``model(x)`` once, capturing every module's output (only the layers in ``keep`` when given: the
+    others are freed as soon as the model is done with them).
 
     With a ``selector``, activations are rerouted so that backward passes follow ``selector.current``;
     without one (perturbation methods under ``torch.no_grad``) they run unchanged. The caller chooses the
     grad mode and the model's train/eval mode.
     """
-    recorder = _Recorder(model, selector)
+    recorder = _Recorder(model, selector, keep)
     handles = recorder.attach()
     try:
         with _ForwardMode(recorder):

@@ -10,13 +10,16 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import warnings
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from .errors import NoGradientPathError, UnsupportedActivationError
+from .errors import NoGradientPathError, UnsupportedActivationError, ZeroAttributionWarning
+from .grad_mode import check_not_inference_mode, differentiable
+from .lean_forward import bare_forward
 from .model_state import evaluation_mode
 from .recording import ActivationUse, Recording, record_forward
 from .rules.backward_rules import BackwardRule, RuleSelector
@@ -32,6 +35,12 @@ class Layer(NamedTuple):
 
 
 TargetLike = Target | int | None
+BatchedBackward = Literal["auto", "vectorised", "loop"]
+_BATCHED_BACKWARDS = ("auto", "vectorised", "loop")
+# On a CPU a vectorised backward of T targets costs more than T single passes once the graph is large (ResNet-18
+# at 224 px: 360 ms vs 330 ms for nine maps); below this many recorded activation elements it saves the per-pass
+# overhead. Measured by benchmarks/session_switch.py, which prints both strategies.
+VECTORISED_CPU_LIMIT = 1_000_000
 
 
 class Session:
@@ -40,16 +49,31 @@ class Session:
     ``x`` is an ``(N, C, H, W)`` batch or one ``(C, H, W)`` image on the model's device and dtype.
     With ``strict=True``, DeconvNet / guided methods refuse models whose activations only have the
     generalised rule (GELU, SiLU, ...), instead of reporting it in :attr:`activation_rules`.
+
+    ``batched_backward`` chooses how a list of targets is differentiated: ``"vectorised"`` (one
+    ``is_grads_batched`` backward pass), ``"loop"`` (one backward pass per target) or ``"auto"``: vectorised on
+    accelerators and for small graphs on the CPU, a loop for large graphs on the CPU (there the vectorised pass
+    costs more than it saves). Both give the same maps.
+
+    Works inside ``torch.no_grad()`` (gradients are enabled for the session's own passes, the caller's mode is
+    restored); raises :class:`~nbsaliency.errors.InferenceModeError` inside ``torch.inference_mode()``.
     """
 
-    def __init__(self, model: nn.Module, x: Tensor, *, strict: bool = False):
+    def __init__(self, model: nn.Module, x: Tensor, *, strict: bool = False,
+                 batched_backward: BatchedBackward = "auto"):
+        check_not_inference_mode()
+        if batched_backward not in _BATCHED_BACKWARDS:
+            raise ValueError(f"batched_backward must be one of {', '.join(map(repr, _BATCHED_BACKWARDS))}; "
+                             f"got {batched_backward!r}")
         batch, self._single_image = as_image_batch(model, x)
         self.model = model
         self.strict = strict
+        self.batched_backward: BatchedBackward = batched_backward
         self._selector = RuleSelector()
         self._lock = threading.RLock()
         self.x = batch.detach().clone().requires_grad_(True)
         self._recording = self.record(self.x, rules=True)
+        self._graph_elements = sum(a.numel() for a in self._recording.activations.values())
 
     # -- what the forward pass saw ----------------------------------------------------------------------
     @property
@@ -105,7 +129,9 @@ class Session:
         batched = isinstance(target, list | tuple)
         targets = [as_target(t) for t in (target if batched else [target])]
         _check_options(info.name, info.compute, options)
-        maps = info.compute(self, targets, **options).detach()  # (T, N, C, H, W)
+        with differentiable():
+            maps = info.compute(self, targets, **options).detach()  # (T, N, C, H, W)
+        _warn_if_zero(maps, targets, info.name)
         if not batched:
             return maps[0, 0] if self._single_image else maps[0]
         return maps[:, 0] if self.x.shape[0] == 1 else maps
@@ -119,14 +145,22 @@ class Session:
         recording = recording or self._recording
         wrt = self.x if wrt is None else wrt
         self._check_strict(rule, recording)
-        values = [target.values(recording) for target in targets]
-        for target, v in zip(targets, values, strict=True):
-            if not v.requires_grad:
-                raise NoGradientPathError(f"{target!r} does not depend on the input: it has no gradient to attribute")
-        with self._lock, self._selector.use(rule):
-            if len(values) > 1:
-                return self._batched_gradients(targets, values, wrt)
-            return self._gradient(targets[0], values[0], wrt)[None]
+        with differentiable():
+            values = [target.values(recording) for target in targets]
+            for target, v in zip(targets, values, strict=True):
+                if not v.requires_grad:
+                    raise NoGradientPathError(
+                        f"{target!r} does not depend on the input: it has no gradient to attribute")
+            with self._lock, self._selector.use(rule):
+                if len(values) > 1 and self._vectorise(wrt):
+                    return self._batched_gradients(targets, values, wrt)
+                return torch.stack([self._gradient(t, v, wrt) for t, v in zip(targets, values, strict=True)])
+
+    def _vectorise(self, wrt: Tensor) -> bool:
+        """Whether several targets get one vectorised backward pass (else one pass each)."""
+        if self.batched_backward != "auto":
+            return self.batched_backward == "vectorised"
+        return wrt.device.type != "cpu" or self._graph_elements <= VECTORISED_CPU_LIMIT
 
     def _gradient(self, target: Target, values: Tensor, wrt: Tensor) -> Tensor:
         (grad,) = torch.autograd.grad(values.sum(), wrt, retain_graph=True, allow_unused=True)
@@ -158,22 +192,57 @@ class Session:
             )
 
     # -- new forward passes, for methods that perturb the input -----------------------------------------
-    def record(self, x: Tensor, *, rules: bool) -> Recording:
+    def record(self, x: Tensor, *, rules: bool, keep: Sequence[str] | None = None) -> Recording:
         """A fresh forward pass of the session's model on ``x`` (eval mode, the model's flags restored).
 
         With ``rules=True`` gradients are recorded and activations follow the session's selected rule;
-        with ``rules=False`` it runs under ``torch.no_grad``.
+        with ``rules=False`` it runs under ``torch.no_grad``. ``keep``: capture only these layers.
         """
+        if rules:
+            check_not_inference_mode()
         with evaluation_mode(self.model), torch.set_grad_enabled(rules):
-            return record_forward(self.model, x, self._selector if rules else None)
+            return record_forward(self.model, x, self._selector if rules else None, keep)
+
+    def record_for(self, x: Tensor, targets: Sequence[Target], rule: BackwardRule | None) -> Recording:
+        """The leanest forward pass on ``x`` that ``targets`` can be evaluated on (perturbation methods).
+
+        ``rule=None``: values only, under ``torch.no_grad``. Only the layers the targets read are captured;
+        class-score targets under the plain gradient (or no rule) get the bare model call: no hooks, no
+        captures, no rerouted activations.
+        """
+        layers = tuple(dict.fromkeys(layer for target in targets for layer in target.layers))
+        bare = not layers and (rule is None or (rule.is_gradient and not self.strict))
+        if not bare:
+            return self.record(x, rules=rule is not None, keep=layers)
+        if rule is not None:
+            check_not_inference_mode()
+        with evaluation_mode(self.model), torch.set_grad_enabled(rule is not None):
+            return bare_forward(self.model, x)
 
     def fixed_targets(self, targets: Sequence[Target], repeats: int = 1) -> list[Target]:
-        """Targets whose "predicted class" is pinned to this input's prediction, for ``repeats`` stacked
-        copies of the batch (a perturbed image must still be explained for the clean image's class)."""
-        if not any(target.uses_predicted_class for target in targets):
-            return list(targets)  # also for models whose output is not class scores
+        """Targets for ``repeats`` copies of the batch stacked along the batch axis: classes given per image
+        are repeated per copy, and "the predicted class" is pinned to the clean input's prediction (a perturbed
+        image must still be explained for the clean image's class)."""
+        copies = [target.for_copies(repeats) for target in targets]
+        if not any(target.uses_predicted_class for target in copies):
+            return copies  # also for models whose output is not class scores
         classes = self.predicted.repeat(repeats)
-        return [target.with_classes(classes) for target in targets]
+        return [target.with_classes(classes) for target in copies]
+
+
+def _warn_if_zero(maps: Tensor, targets: Sequence[Target], method: str) -> None:
+    """Warn when a (target, image) map is exactly zero everywhere: a blank picture is not "nothing matters"."""
+    zero = ~maps.flatten(2).any(dim=2)  # (T, N)
+    if not bool(zero.any()):
+        return
+    blank = [(targets[t], i) for t, i in zero.nonzero().tolist()]
+    described = "; ".join(f"{target!r} on image {i}" for target, i in blank[:5]) + (" ..." if len(blank) > 5 else "")
+    warnings.warn(
+        f"the {method} map is exactly zero everywhere for {described}: the target does not change with the input "
+        "under this method (e.g. a zero-initialised classifier head, a unit that never fires, or Grad-CAM's ReLU "
+        "removing only negative evidence). A blank map does not mean that nothing matters.",
+        ZeroAttributionWarning, stacklevel=3,
+    )
 
 
 @functools.cache
