@@ -67,6 +67,11 @@ class UnsupportedActivationError(NbsaliencyError, RuntimeError):
     """Raised in strict mode when an activation has no exact DeconvNet / guided rule."""
 
 
+class OptionError(NbsaliencyError, ValueError, TypeError):
+    """A method option of the wrong type or outside its valid range (the message names both); caught by
+    ``except ValueError`` and ``except TypeError`` alike."""
+
+
 class InferenceModeError(NbsaliencyError, RuntimeError):
     """Called inside ``torch.inference_mode()``, where nothing can be differentiated."""
 

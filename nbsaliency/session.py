@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .errors import NoGradientPathError, UnsupportedActivationError, ZeroAttributionWarning
+from .errors import NoGradientPathError, OptionError, UnsupportedActivationError, ZeroAttributionWarning
 from .grad_mode import check_not_inference_mode, differentiable
 from .lean_forward import bare_forward
 from .model_state import evaluation_mode
@@ -125,7 +125,12 @@ class Session:
         """
         from .methods import method_info
 
+        if not isinstance(method, str):
+            raise OptionError(f"method must be a method name (str), one of nbs.methods(); got {type(method).__name__}")
         info = method_info(method)
+        if not isinstance(options.get("layer", ""), str | None):
+            raise OptionError(f"{info.name}'s layer must be a layer name (str, see Session.layers) or None for the "
+                              f"default; got {type(options['layer']).__name__}")
         batched = isinstance(target, list | tuple)
         targets = [as_target(t) for t in (target if batched else [target])]
         _check_options(info.name, info.compute, options)
@@ -211,7 +216,7 @@ class Session:
         captures, no rerouted activations.
         """
         layers = tuple(dict.fromkeys(layer for target in targets for layer in target.layers))
-        bare = not layers and (rule is None or (rule.is_gradient and not self.strict))
+        bare = not layers and (rule is None or rule.is_gradient)
         if not bare:
             return self.record(x, rules=rule is not None, keep=layers)
         if rule is not None:
