@@ -57,8 +57,8 @@ def occlusion(session: Session, targets: Sequence[Target], window: int | tuple[i
     pixel gets the mean drop of the target over the windows that cover it (positive: hiding it lowers the target).
 
     Defaults fit any input: window = an eighth of the longer image side (at least 3 px) cut to each axis
-    (:func:`default_window`), stride = half the window per axis (at least 1). A window or stride you choose must
-    lie between 1 and the image's size on each axis (the stride: at most the window, so that every pixel is covered). Works for any target, including intermediate channels and
+    (:func:`default_window`), stride = half the window per axis (at least 1). A window you choose must lie
+    between 1 and the image's size on each axis, a stride between 1 and the window (every pixel is covered). Works for any target, including intermediate channels and
     neurons; a class target records nothing but the model's output. ``batch_size``, ``progress(done, total)``
     (occluded copies done) and ``cancel`` as in :mod:`nbsaliency.methods.perturbed`.
     """

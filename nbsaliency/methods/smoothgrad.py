@@ -23,7 +23,8 @@ def smoothgrad(session: Session, targets: Sequence[Target], n_samples: int = 25,
                base: str = "gradient", seed: int = 0, batch_size: int | None = None,
                progress: Callable[[int, int], Any] | None = None, cancel: Any = None) -> Tensor:
     """Mean of ``base`` over ``n_samples`` (>= 1) copies with Gaussian noise of standard deviation
-    ``noise_level * (max - min)`` of each image (``noise_level`` >= 0, 0 gives the base map; Smilkov et al. recommend 0.1-0.2).
+    ``noise_level * (max - min)`` of each image (``noise_level`` >= 0, 0 gives the base map; Smilkov et al.
+    recommend 0.1-0.2).
 
     ``base`` is any gradient-family method: gradient, deconvnet, guided or input_x_gradient. ``seed`` (0 to
     2**63 - 1) fixes the noise. ``batch_size``: images per forward pass (default: as many as a memory budget
