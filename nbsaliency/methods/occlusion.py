@@ -60,7 +60,8 @@ def occlusion(session: Session, targets: Sequence[Target], window: int | tuple[i
     (:func:`default_window`), stride = half the window per axis (at least 1). A window you choose must lie
     between 1 and the image's size on each axis, a stride between 1 and the window (every pixel is covered).
     Works for any target, including intermediate channels and neurons; a class target records nothing but the
-    model's output. ``batch_size``, ``progress(done, total)`` (occluded copies done) and ``cancel`` as in :mod:`nbsaliency.methods.perturbed`.
+    model's output. ``batch_size``, ``progress(done, total)`` (occluded copies done) and ``cancel`` as in
+    :mod:`nbsaliency.methods.perturbed`.
     """
     x = session.x.detach()
     n, c, height, width = x.shape
