@@ -57,10 +57,13 @@ class Session:
 
     Works inside ``torch.no_grad()`` (gradients are enabled for the session's own passes, the caller's mode is
     restored); raises :class:`~nbsaliency.errors.InferenceModeError` inside ``torch.inference_mode()``.
+
+    ``lazy=True`` postpones the kept forward pass until something needs it (one-shot perturbation methods with
+    a given class need none: they run their own passes).
     """
 
     def __init__(self, model: nn.Module, x: Tensor, *, strict: bool = False,
-                 batched_backward: BatchedBackward = "auto"):
+                 batched_backward: BatchedBackward = "auto", lazy: bool = False):
         check_not_inference_mode()
         if batched_backward not in _BATCHED_BACKWARDS:
             raise ValueError(f"batched_backward must be one of {', '.join(map(repr, _BATCHED_BACKWARDS))}; "
@@ -72,8 +75,20 @@ class Session:
         self._selector = RuleSelector()
         self._lock = threading.RLock()
         self.x = batch.detach().clone().requires_grad_(True)
-        self._recording = self.record(self.x, rules=True)
-        self._graph_elements = sum(a.numel() for a in self._recording.activations.values())
+        self._clean: Recording | None = None
+        if not lazy:
+            self._record_clean()
+
+    def _record_clean(self) -> Recording:
+        with self._lock:
+            if self._clean is None:
+                self._clean = self.record(self.x, rules=True)
+                self._graph_elements = sum(a.numel() for a in self._clean.activations.values())
+            return self._clean
+
+    @property
+    def _recording(self) -> Recording:
+        return self._clean if self._clean is not None else self._record_clean()
 
     # -- what the forward pass saw ----------------------------------------------------------------------
     @property
@@ -101,6 +116,11 @@ class Session:
         """Which activation (in which layer) got which backward treatment: ``relu``, ``generalised`` or
         ``gradient`` (gates such as sigmoid, which every method passes unchanged)."""
         return list(self._recording.activation_uses)
+
+    @property
+    def has_kept_forward(self) -> bool:
+        """Whether the kept forward pass has been made (a ``lazy`` session makes it on first need)."""
+        return self._clean is not None
 
     @property
     def recording(self) -> Recording:
@@ -157,15 +177,25 @@ class Session:
                     raise NoGradientPathError(
                         f"{target!r} does not depend on the input: it has no gradient to attribute")
             with self._lock, self._selector.use(rule):
-                if len(values) > 1 and self._vectorise(wrt):
+                if len(values) > 1 and self._vectorise(wrt, recording):
                     return self._batched_gradients(targets, values, wrt)
                 return torch.stack([self._gradient(t, v, wrt) for t, v in zip(targets, values, strict=True)])
 
-    def _vectorise(self, wrt: Tensor) -> bool:
-        """Whether several targets get one vectorised backward pass (else one pass each)."""
+    def _vectorise(self, wrt: Tensor, recording: Recording) -> bool:
+        """Whether several targets get one vectorised backward pass (else one pass each): on the CPU only for a
+        graph of at most :data:`VECTORISED_CPU_LIMIT` activation elements (a perturbed pass's graph is scaled
+        from the clean one by the batch size; before any clean pass, 20 elements per input element stand in)."""
         if self.batched_backward != "auto":
             return self.batched_backward == "vectorised"
-        return wrt.device.type != "cpu" or self._graph_elements <= VECTORISED_CPU_LIMIT
+        if wrt.device.type != "cpu":
+            return True
+        if recording is self._clean:
+            elements = self._graph_elements
+        elif self._clean is not None:
+            elements = self._graph_elements * wrt.shape[0] // self.x.shape[0]
+        else:
+            elements = 20 * wrt.numel()
+        return elements <= VECTORISED_CPU_LIMIT
 
     def _gradient(self, target: Target, values: Tensor, wrt: Tensor) -> Tensor:
         (grad,) = torch.autograd.grad(values.sum(), wrt, retain_graph=True, allow_unused=True)

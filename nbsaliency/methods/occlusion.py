@@ -11,7 +11,7 @@ from torch import Tensor
 from ..session import Session
 from ..targets import Target
 from . import options
-from .perturbed import Run, perturbed_values
+from .perturbed import Run, clean_values, perturbed_values
 from .registry import register
 
 _NAME = "occlusion"
@@ -76,8 +76,7 @@ def occlusion(session: Session, targets: Sequence[Target], window: int | tuple[i
     (wy, wx), (sy, sx) = window, stride
     boxes = [(y, x0) for y in _starts(height, wy, sy) for x0 in _starts(width, wx, sx)]
     copies = _OccludedCopies(x, boxes, window, fill)  # made chunk by chunk, not all K at once
-    with torch.no_grad():
-        clean = torch.stack([t.values(session.recording) for t in targets]).detach()  # (T, N)
+    clean = clean_values(session, targets)  # (T, N)
     occluded = perturbed_values(session, targets, copies, run)  # (T, K, N)
     drops = clean[:, None] - occluded
     total = x.new_zeros(len(targets), n, height, width)

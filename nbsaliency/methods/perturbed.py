@@ -117,6 +117,16 @@ def perturbed_mean_gradients(session: Session, targets: Sequence[Target], copies
     return total / copies.shape[0]
 
 
+def clean_values(session: Session, targets: Sequence[Target]) -> Tensor:
+    """Every target's value on the clean input ``(T, N)``: from the session's kept pass when it has one, else
+    from one lean pass without gradients."""
+    with torch.no_grad():
+        if session.has_kept_forward:
+            return torch.stack([t.values(session.recording) for t in targets]).detach()
+        recording = session.record_for(session.x.detach(), targets, None)
+        return torch.stack([t.values(recording) for t in targets])
+
+
 def perturbed_values(session: Session, targets: Sequence[Target], copies: Tensor | Copies, run: Run) -> Tensor:
     """Every target's value on every copy, without gradients: ``(T, K, N)``."""
     results = []
