@@ -46,14 +46,23 @@ def _count_hook_registrations(monkeypatch) -> list[str]:
 
 
 @pytest.mark.parametrize("method", ["occlusion", "smoothgrad", "integrated_gradients"])
-def test_a_logit_target_perturbation_records_no_layer(method, monkeypatch):
+@pytest.mark.parametrize("one_shot", [False, True])
+def test_a_logit_target_perturbation_records_no_layer(method, one_shot, monkeypatch):
     model = BatchSizes()
-    session = nbs.Session(model, make_input(2))
-    calls_before = len(model.sizes)
+    x = make_input(2)
+    session = None if one_shot else nbs.Session(model, x)
+    model.sizes.clear(), model.modes.clear()
     registered = _count_hook_registrations(monkeypatch)
-    session.attribute(1, method, **FAST[method])
+    if one_shot:  # the lazy session: no kept forward, so one probe pass of one image sizes the chunks
+        nbs.attribute(model, x, 1, method, **FAST[method])
+        probe = model.sizes.index(1)
+        assert model.sizes.count(1) == 1 and model.modes[probe] == 1  # the probe only measures output sizes
+        model.sizes.pop(probe), model.modes.pop(probe)
+    else:
+        session.attribute(1, method, **FAST[method])
     assert registered == []  # no hooks: no layer is named, let alone captured
-    assert model.modes[calls_before:] == [0] * (len(model.sizes) - calls_before)  # no TorchFunctionMode either
+    assert model.modes == [0] * len(model.sizes)  # no TorchFunctionMode: the bare model call
+    assert all(size % 2 == 0 for size in model.sizes)  # the clean batch or whole chunks of copies
 
 
 def test_a_unit_target_perturbation_captures_only_its_layer():
@@ -97,6 +106,18 @@ def test_without_batch_size_chunks_follow_the_memory_budget(monkeypatch):
 def test_the_no_grad_estimate_is_smaller_than_the_gradient_estimate():
     session = nbs.Session(make_model("resnet"), make_input(2))
     assert perturbed.bytes_per_image(session, gradients=False) < perturbed.bytes_per_image(session, gradients=True)
+
+
+def test_the_probe_estimate_bounds_the_kept_pass_estimate():
+    """The probe counts every operation's output (at least every captured layer's): a safe over-estimate."""
+    model, x = make_model("resnet"), make_input(2)
+    kept = nbs.Session(model, x)
+    lazy = nbs.Session(model, x, lazy=True)
+    for gradients in (True, False):
+        probed = perturbed.bytes_per_image(lazy, gradients=gradients)
+        assert perturbed.bytes_per_image(kept, gradients=gradients) <= probed
+    assert not lazy.has_kept_forward
+    assert perturbed.bytes_per_image(lazy, gradients=False) == 2 * 8 * 16 * 16 * 4 + 3 * 16 * 16 * 4
 
 
 @pytest.mark.parametrize("method", ["occlusion", "smoothgrad", "integrated_gradients"])

@@ -2,7 +2,8 @@
 
 The copies are shaped ``(K, N, C, H, W)``: K perturbations of each of the session's N images - a tensor, or
 any :class:`Copies` that makes them chunk by chunk. They run in chunks whose size comes from a memory budget
-(:func:`chunk_images`) unless the user gives ``batch_size``; each pass records only what the targets read
+(:func:`chunk_images`: the activation bytes of one image, from the kept forward pass or a probe pass of one
+image, against :func:`memory_budget`) unless the user gives ``batch_size``; each pass records only what the targets read
 (:meth:`~nbsaliency.session.Session.record_for`: nothing but the output for class scores), class targets stay
 pinned to the *clean* input's prediction, ``progress(done, total)`` is called after every chunk (copies done of
 K) and a set ``cancel`` event stops the work between chunks with :class:`~nbsaliency.errors.Cancelled`.
@@ -17,8 +18,11 @@ from typing import Any, Protocol
 
 import torch
 from torch import Tensor
+from torch.overrides import TorchFunctionMode
 
 from ..errors import Cancelled
+from ..lean_forward import bare_forward
+from ..model_state import evaluation_mode
 from ..rules.backward_rules import BackwardRule
 from ..session import Session
 from ..targets import Target
@@ -65,17 +69,46 @@ def memory_budget(device: torch.device) -> int:
     return max(1 << 26, min(CPU_MEMORY_BUDGET, available // 4))
 
 
-def bytes_per_image(session: Session, *, gradients: bool) -> int:
-    """Estimated activation memory of one image's pass, from the session's clean forward pass.
+class _SizeProbe(TorchFunctionMode):
+    """Adds up the bytes of every tensor an operation returns, and keeps the largest (a probe forward pass that
+    captures nothing: outputs are measured, not kept)."""
 
-    With gradients the graph keeps about every activation (the sum of the distinct captured tensors); without,
-    a pass holds about a layer's input and output at a time (twice the largest)."""
-    seen: dict[int, int] = {}
-    for activation in session.recording.activations.values():
-        seen[activation.untyped_storage().data_ptr()] = activation.numel() * activation.element_size()
-    per_batch = sum(seen.values()) if gradients else 2 * max(seen.values(), default=0)
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = self.largest = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if isinstance(out, Tensor):
+            size = out.numel() * out.element_size()
+            self.total += size
+            self.largest = max(self.largest, size)
+        return out
+
+
+def _activation_bytes(session: Session) -> tuple[int, int]:
+    """(sum, largest) activation bytes of one image: from the kept forward pass when there is one (its distinct
+    captured tensors), else from a probe forward pass of one image without gradients."""
+    if session.has_kept_forward:
+        seen: dict[int, int] = {}
+        for activation in session.recording.activations.values():
+            seen[activation.untyped_storage().data_ptr()] = activation.numel() * activation.element_size()
+        n = session.x.shape[0]
+        return sum(seen.values()) // n, max(seen.values(), default=0) // n
+    probe = _SizeProbe()
+    with evaluation_mode(session.model), torch.no_grad(), probe:
+        bare_forward(session.model, session.x[:1].detach())
+    return probe.total, probe.largest
+
+
+def bytes_per_image(session: Session, *, gradients: bool) -> int:
+    """Estimated activation memory of one image's pass.
+
+    With gradients the graph keeps about every activation (their sum); without, a pass holds about a layer's
+    input and output at a time (twice the largest)."""
+    total, largest = _activation_bytes(session)
     x = session.x
-    return max(1, per_batch // x.shape[0] + x[0].numel() * x.element_size())
+    return max(1, (total if gradients else 2 * largest) + x[0].numel() * x.element_size())
 
 
 def chunk_images(session: Session, run: Run, *, gradients: bool) -> int:
