@@ -162,10 +162,11 @@ class Session:
         return maps[:, 0] if self.x.shape[0] == 1 else maps
 
     def gradients(self, targets: Sequence[Target], rule: BackwardRule, wrt: Tensor | None = None,
-                  recording: Recording | None = None) -> Tensor:
+                  recording: Recording | None = None, *, keep_graph: bool = True) -> Tensor:
         """Backward passes of each target under ``rule`` to ``wrt`` (default: the input): ``(T, *wrt.shape)``.
 
-        ``recording`` defaults to this session's; methods that perturb the input pass their own.
+        ``recording`` defaults to this session's; methods that perturb the input pass their own, with
+        ``keep_graph=False`` so that the last backward pass frees the graph as it goes (a lower memory peak).
         """
         recording = recording or self._recording
         wrt = self.x if wrt is None else wrt
@@ -178,8 +179,10 @@ class Session:
                         f"{target!r} does not depend on the input: it has no gradient to attribute")
             with self._lock, self._selector.use(rule):
                 if len(values) > 1 and self._vectorise(wrt, recording):
-                    return self._batched_gradients(targets, values, wrt)
-                return torch.stack([self._gradient(t, v, wrt) for t, v in zip(targets, values, strict=True)])
+                    return self._batched_gradients(targets, values, wrt, keep_graph)
+                last = len(values) - 1
+                return torch.stack([self._gradient(t, v, wrt, keep_graph or i < last)
+                                    for i, (t, v) in enumerate(zip(targets, values, strict=True))])
 
     def _vectorise(self, wrt: Tensor, recording: Recording) -> bool:
         """Whether several targets get one vectorised backward pass (else one pass each): on the CPU only for a
@@ -197,19 +200,20 @@ class Session:
             elements = 20 * wrt.numel()
         return elements <= VECTORISED_CPU_LIMIT
 
-    def _gradient(self, target: Target, values: Tensor, wrt: Tensor) -> Tensor:
-        (grad,) = torch.autograd.grad(values.sum(), wrt, retain_graph=True, allow_unused=True)
+    def _gradient(self, target: Target, values: Tensor, wrt: Tensor, keep_graph: bool = True) -> Tensor:
+        (grad,) = torch.autograd.grad(values.sum(), wrt, retain_graph=keep_graph, allow_unused=True)
         if grad is None:
             raise NoGradientPathError(f"{target!r} does not depend on the tensor it is differentiated against")
         return grad
 
-    def _batched_gradients(self, targets: Sequence[Target], values: list[Tensor], wrt: Tensor) -> Tensor:
+    def _batched_gradients(self, targets: Sequence[Target], values: list[Tensor], wrt: Tensor,
+                           keep_graph: bool = True) -> Tensor:
         """All targets in one vectorised backward pass (``is_grads_batched``): the per-pass overhead is paid
         once, and on GPUs the T passes run as one batch."""
         stacked = torch.stack(values)  # (T, N)
         one_hot = torch.eye(len(values), dtype=stacked.dtype, device=stacked.device)
         grad_outputs = one_hot[:, :, None].expand(-1, -1, stacked.shape[1])
-        (grads,) = torch.autograd.grad(stacked, wrt, grad_outputs, retain_graph=True, allow_unused=True,
+        (grads,) = torch.autograd.grad(stacked, wrt, grad_outputs, retain_graph=keep_graph, allow_unused=True,
                                        is_grads_batched=True)
         if grads is None:
             raise NoGradientPathError(f"{targets!r} do not depend on the tensor they are differentiated against")

@@ -141,7 +141,7 @@ def perturbed_mean_gradients(session: Session, targets: Sequence[Target], copies
         leaf = chunk.reshape(k * n, *chunk.shape[2:]).detach().requires_grad_(True)
         fixed = session.fixed_targets(targets, k)
         recording = session.record_for(leaf, fixed, rule)
-        grads = session.gradients(fixed, rule, wrt=leaf, recording=recording)
+        grads = session.gradients(fixed, rule, wrt=leaf, recording=recording, keep_graph=False)
         del recording
         if times_input:
             grads = grads * leaf.detach()
