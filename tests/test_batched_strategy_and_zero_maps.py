@@ -14,7 +14,7 @@ from nbsaliency import session as session_module
 from nbsaliency.errors import ZeroAttributionWarning
 from tests.models import make_input, make_model
 
-TARGETS = [nbs.Logit(1), nbs.Channel("layer1.0.conv2", 3), nbs.Neuron("layer1.1.relu#2", 4, 4, 5),  # active on both images
+TARGETS = [nbs.Logit(1), nbs.Channel("layer1.0.conv2", 3), nbs.Neuron("layer1.1.relu#2", 4, 4, 5),  # active on both
            nbs.Probability(None)]
 
 
