@@ -66,7 +66,7 @@ class Session:
                  batched_backward: BatchedBackward = "auto", lazy: bool = False):
         check_not_inference_mode()
         if batched_backward not in _BATCHED_BACKWARDS:
-            raise ValueError(f"batched_backward must be one of {', '.join(map(repr, _BATCHED_BACKWARDS))}; "
+            raise OptionError(f"batched_backward must be one of {', '.join(map(repr, _BATCHED_BACKWARDS))}; "
                              f"got {batched_backward!r}")
         batch, self._single_image = as_image_batch(model, x)
         self.model = model
