@@ -11,15 +11,19 @@
 # isort: off  (optimize builds on the engine above)
 from . import optimize, patches
 from .errors import (
+    Cancelled,
+    InferenceModeError,
     InputError,
     ModelError,
     NbsaliencyError,
     NoGradientPathError,
+    OptionError,
     TargetError,
     TargetIndexError,
     UnknownLayerError,
     UnknownMethodError,
     UnsupportedActivationError,
+    ZeroAttributionWarning,
 )
 from .functional import attribute, layers
 from .maps import clip_percentile, saliency_map, signed_rgb, to_image
@@ -106,4 +110,8 @@ __all__ = [
     "UnknownLayerError",
     "UnknownMethodError",
     "UnsupportedActivationError",
+    "Cancelled",
+    "InferenceModeError",
+    "OptionError",
+    "ZeroAttributionWarning",
 ]
