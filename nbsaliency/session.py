@@ -37,10 +37,11 @@ class Layer(NamedTuple):
 TargetLike = Target | int | None
 BatchedBackward = Literal["auto", "vectorised", "loop"]
 _BATCHED_BACKWARDS = ("auto", "vectorised", "loop")
-# On a CPU a vectorised backward of T targets costs more than T single passes once the graph is large (ResNet-18
-# at 224 px: 360 ms vs 330 ms for nine maps); below this many recorded activation elements it saves the per-pass
-# overhead. Measured by benchmarks/session_switch.py, which prints both strategies.
-VECTORISED_CPU_LIMIT = 1_000_000
+# On a CPU a vectorised backward of T targets cost more than T single passes on every realistic model measured by
+# benchmarks/session_switch.py (which prints both strategies): ResNet-18 and VGG-16 at 224 px, and even the 64-px
+# demo model (745 k activation elements: 2.2 s vs 1.3 s for twelve maps, median of nine alternated pairs). Only
+# tiny graphs (below this many recorded activation elements) keep the vectorised pass, which saves per-pass overhead.
+VECTORISED_CPU_LIMIT = 250_000
 
 
 class Session:
