@@ -5,8 +5,11 @@ For a ResNet-18- and a VGG-16-shaped model (random weights, 224 px, batch 1, CPU
              model (hooks grab the layer outputs): the least any implementation pays per map
   stateless  a fresh forward + backward per map (what a library without a kept forward pays)
   switch     ``Session.attribute`` cycling methods, layers or neurons; measured interleaved with the floor
-  batched    nine targets in one ``Session.attribute([...])`` call, against one target
-Targets: a switch <= 1.25x the floor; nine batched targets <= 4x one target.
+  batched    nine targets in one ``Session.attribute([...])`` call, against one target; then both batched
+             strategies (one vectorised backward pass / a loop of backward passes) against nine single calls,
+             marking the one ``batched_backward="auto"`` chooses
+Targets: a switch <= 1.25x the floor; nine batched targets <= 4x one target; the auto strategy never slower than
+nine single calls.
 
     python benchmarks/session_switch.py [--threads 2] [--repeats 15] [--size 224]
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -91,6 +95,16 @@ def bench(name: str, model: nn.Module, layers: list[str], size: int, repeats: in
     print(f"  {'nine batched targets (guided)':52s} {nine_ms:8.1f} ms   {nine_ms / one_ms:5.2f}x one target "
           f"({one_ms:.1f} ms)  {verdict}")
     print(f"  {'  vs nine fresh forward + backward':52s} {9 * fresh:8.1f} ms   {9 * fresh / nine_ms:5.2f}x slower")
+    auto = "vectorised" if session._vectorise(session.x, session.recording) else "loop"
+    for strategy in ("vectorised", "loop"):
+        chosen = nbs.Session(model, x, batched_backward=strategy)
+        timed = alternate(lambda i: [session.attribute(t, "guided") for t in nine],
+                          lambda i, c=chosen: c.attribute(nine, "guided"), max(3, repeats // 3), warmup=2)
+        loop_ms, batched_ms = 1000 * timed.baseline_s, 1000 * timed.candidate_s
+        mark = " <- auto" if strategy == auto else ""
+        print(f"  {'nine batched, ' + strategy + ' backward':52s} {batched_ms:8.1f} ms   {batched_ms / loop_ms:5.2f}x "
+              f"nine single calls ({loop_ms:.1f} ms){mark}")
+    print(f"  {'  auto chose ' + auto + ' (target: never slower than nine single calls)':52s}")
 
 
 def main() -> None:
@@ -100,6 +114,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # random weights leave some units dead: their blank maps would warn on every call and time the printing
+    warnings.simplefilter("ignore", nbs.ZeroAttributionWarning)
     torch.manual_seed(0)
     bench("ResNet-18-shaped", ResNet18(), ["layer1.1", "layer2.1", "layer3.1", "layer4.1"], args.size, args.repeats)
     bench("VGG-16-shaped", vgg16(), ["0.8", "0.15", "0.22", "0.29"], args.size, args.repeats)

@@ -11,15 +11,19 @@
 # isort: off  (optimize builds on the engine above)
 from . import optimize, patches
 from .errors import (
+    Cancelled,
+    InferenceModeError,
     InputError,
     ModelError,
     NbsaliencyError,
     NoGradientPathError,
+    OptionError,
     TargetError,
     TargetIndexError,
     UnknownLayerError,
     UnknownMethodError,
     UnsupportedActivationError,
+    ZeroAttributionWarning,
 )
 from .functional import attribute, layers
 from .layouts import Layout, LayoutError
@@ -109,4 +113,8 @@ __all__ = [
     "UnsupportedActivationError",
     "Layout",
     "LayoutError",
+    "Cancelled",
+    "InferenceModeError",
+    "OptionError",
+    "ZeroAttributionWarning",
 ]

@@ -67,8 +67,27 @@ class UnsupportedActivationError(NbsaliencyError, RuntimeError):
     """Raised in strict mode when an activation has no exact DeconvNet / guided rule."""
 
 
+class OptionError(NbsaliencyError, ValueError, TypeError):
+    """A method option of the wrong type or outside its valid range (the message names both); caught by
+    ``except ValueError`` and ``except TypeError`` alike."""
+
+
+class InferenceModeError(NbsaliencyError, RuntimeError):
+    """Called inside ``torch.inference_mode()``, where nothing can be differentiated."""
+
+
+class Cancelled(NbsaliencyError, RuntimeError):
+    """A long computation stopped because its ``cancel`` event was set; the model is left as it was."""
+
+
 class ModelError(NbsaliencyError, RuntimeError):
     """The user's model raised during the forward pass, or returned something that is not class scores."""
+
+
+class ZeroAttributionWarning(UserWarning):
+    """An attribution map is exactly zero everywhere: the target does not change with the input under this method
+    (a zero-initialised classifier head, a unit that never fires, Grad-CAM whose ReLU removed only negative
+    evidence...). A blank picture then does not mean that nothing matters."""
 
 
 EXPECTED_ERRORS = (NbsaliencyError, ValueError, IndexError, TypeError)  # bad input, said in plain words

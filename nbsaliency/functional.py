@@ -19,8 +19,13 @@ def attribute(model: nn.Module, x: Tensor, target: TargetLike | Sequence[TargetL
     """Attribution of ``target`` (default: each image's predicted class) by ``method``, shaped like ``x``.
 
     For several calls on the same input, a :class:`Session` keeps the forward pass and is much faster.
+    Methods that make their own forward passes (SmoothGrad, integrated gradients, occlusion) skip the kept one
+    when nothing needs it.
     """
-    return Session(model, x, strict=strict).attribute(target, method, **options)
+    from .methods import method_info
+
+    lazy = isinstance(method, str) and not method_info(method).reuses_forward
+    return Session(model, x, strict=strict, lazy=lazy).attribute(target, method, **options)
 
 
 def layers(model: nn.Module, x: Tensor) -> list[Layer]:

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import InputError, NbsaliencyError, NoGradientPathError, TargetIndexError
+from .grad_mode import differentiable
 from .layouts import Layout, LayoutError
 from .model_state import evaluation_mode, model_device_and_dtype
 from .recording import Recording, record_forward
@@ -132,6 +133,7 @@ def _check_unit(layer: str, hw: tuple[int, int], y: int, x: int) -> None:
             )
 
 
+@differentiable("receptive fields")  # also inside the caller's torch.no_grad()
 def probe_boxes(model: nn.Module, image: Tensor, units: dict[str, Sequence[tuple[int, int]]],
                 layouts: Mapping[str, Layout | str] | None = None) -> dict[str, list[Box]]:
     """Exact fields of the given ``(y, x)`` grid units of each layer: one linearised forward pass of a batch of

@@ -76,6 +76,7 @@ class Recording:
     containers: dict[str, list[str]] = field(default_factory=dict)  # a module returning a tuple -> its parts
     opaque_modules: list[str] = field(default_factory=list)  # TorchScript submodules, outermost only
     other_outputs: dict[str, str] = field(default_factory=dict)  # modules that returned no tensor: type name
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # every layer's, also those not kept
     _layouts: LayoutTable | None = field(default=None, repr=False)
 
     @property
@@ -116,7 +117,7 @@ class Recording:
     def layouts(self) -> LayoutTable:
         """The layout of every captured layer (:mod:`nbsaliency.layouts`)."""
         if self._layouts is None:
-            shapes = {name: tuple(a.shape) for name, a in self.activations.items()}
+            shapes = self.shapes or {name: tuple(a.shape) for name, a in self.activations.items()}
             self._layouts = LayoutTable(shapes, self.layout_evidence, self.layout_overrides)
         return self._layouts
 
@@ -221,9 +222,11 @@ class CallNames:
 
 
 class _Recorder:
-    def __init__(self, model: nn.Module, selector: RuleSelector | None, keep_before_edit: Collection[str] = ()):
+    def __init__(self, model: nn.Module, selector: RuleSelector | None, keep: Collection[str] | None = None,
+                 keep_before_edit: Collection[str] = ()):
         self.model = model
         self.selector = selector
+        self.keep = None if keep is None else frozenset(keep)
         self.keep_before_edit = frozenset(keep_before_edit)
         self.recording = Recording(output=None, module_names=frozenset(n for n, _ in model.named_modules()))
         self._stack: list[str] = []
@@ -250,9 +253,14 @@ class _Recorder:
             if is_container(output):
                 self.recording.containers[key] = [part for part, _ in parts]
             for part, tensor in parts:
+                # shapes and layout evidence of every layer (cheap), so that layouts are known also when only
+                # some layers are kept; the tensors of the others are freed as soon as the model is done with them
+                self.recording.shapes[part] = tuple(tensor.shape)
+                self.recording.layout_evidence[part] = module_evidence(module, tensor)
+                if self.keep is not None and part not in self.keep:
+                    continue
                 self.recording.activations[part] = tensor
                 self.recording.layer_types[part] = type(module).__name__
-                self.recording.layout_evidence[part] = module_evidence(module, tensor)
                 self._captures_by_storage[_storage_key(tensor)].append(part)
             if isinstance(output, Tensor) and key in self.keep_before_edit:
                 # the model goes on with a copy (which its in-place edits change); the capture keeps the output
@@ -295,9 +303,10 @@ class _Recorder:
 
 
 def record_forward(model: nn.Module, x: Tensor, selector: RuleSelector | None, *,
-                   layouts: Mapping[str, Layout | str] | None = None,
+                   keep: Collection[str] | None = None, layouts: Mapping[str, Layout | str] | None = None,
                    keep_before_edit: Collection[str] = ()) -> Recording:
-    """Run ``model(x)`` once, capturing every module's output.
+    """Run ``model(x)`` once, capturing every module's output (only the layers in ``keep`` when given: the
+    others are freed as soon as the model is done with them; their shapes are kept for layout detection).
 
     With a ``selector``, activations are rerouted so that backward passes follow ``selector.current``;
     without one (perturbation methods under ``torch.no_grad``) they run unchanged. The caller chooses the
@@ -306,7 +315,7 @@ def record_forward(model: nn.Module, x: Tensor, selector: RuleSelector | None, *
     their output, so that a later in-place edit leaves the captured output (and gradients with respect to it,
     as Grad-CAM needs) as the layer produced it.
     """
-    recorder = _Recorder(model, selector, keep_before_edit)
+    recorder = _Recorder(model, selector, keep, keep_before_edit)
     recorder.recording.layout_overrides = parse_overrides(layouts)
     handles: list[Any] = []
     try:

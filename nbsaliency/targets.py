@@ -8,9 +8,11 @@ LayerNorm("block3")``.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -38,7 +40,7 @@ def layer_maps(view: ForwardView, layer: str) -> tuple[Tensor, Layout, tuple[int
     return layout.maps(activation), layout, shape
 
 
-ClassIndex = int | Sequence[int] | Tensor | None
+ClassIndex = int | Sequence[int] | Tensor | np.ndarray | None
 
 
 class Target:
@@ -59,6 +61,11 @@ class Target:
 
     def with_classes(self, classes: Tensor) -> Target:
         """This target with "the predicted class" pinned to ``classes`` (one per image)."""
+        return self
+
+    def for_copies(self, repeats: int) -> Target:
+        """This target for ``repeats`` copies of the batch stacked along the batch axis (perturbation methods):
+        a class given per image is repeated for every copy."""
         return self
 
     def __add__(self, other: Target) -> Target:
@@ -91,15 +98,59 @@ class Target:
 
 
 def as_target(target: Target | int | None) -> Target:
-    """An int means ``Logit(int)``; None means the predicted class's logit."""
+    """An int (also a NumPy integer or an integer tensor: 0-d, or 1-d with one class per image) means
+    ``Logit(target)``; None means the predicted class's logit. Floats and bools are refused."""
     if isinstance(target, Target):
         return target
-    if target is None or isinstance(target, int):
+    if target is None or _is_integer(target) or isinstance(target, Tensor) or _is_numpy_array(target):
         return Logit(target)
     raise TargetError(
         f"a target must be an nbsaliency target (Logit, Probability, Channel, Neuron, LayerNorm), a class "
-        f"index (int) or None for the predicted class; got {type(target).__name__}"
+        f"index (int, NumPy integer, integer tensor with one class per image) or None for the predicted class; "
+        f"got {type(target).__name__}"
     )
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def _is_numpy_array(value: object) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+def _class_index(classes: object) -> int | Tensor | None:
+    """A user's class choice as None, an int, or a 1-d int64 CPU tensor (one class per image).
+
+    Accepts int, NumPy integers, 0-d / 1-d integer tensors and arrays, and sequences of ints; refuses floats,
+    bools and anything with more than one axis, naming what was given.
+    """
+    if classes is None:
+        return None
+    if _is_integer(classes):
+        return int(classes)
+    what = "the class index"
+    if isinstance(classes, Tensor | np.ndarray):
+        dtype = classes.dtype
+        integer = (not classes.dtype.is_floating_point and not classes.dtype.is_complex
+                   and classes.dtype != torch.bool) if isinstance(classes, Tensor) else \
+            np.issubdtype(classes.dtype, np.integer)
+        if not integer:
+            raise TargetError(f"{what} must be an integer (one class, or one per image); got a "
+                              f"{type(classes).__name__} of dtype {dtype}. Use e.g. .long() / .astype(int)")
+        if classes.ndim > 1:
+            raise TargetError(f"{what} must be one class or a 1-d sequence of one class per image; got shape "
+                              f"{tuple(classes.shape)}")
+        host = torch.as_tensor(classes.detach().cpu() if isinstance(classes, Tensor) else classes).long()
+        return int(host) if host.ndim == 0 else host
+    if isinstance(classes, Sequence) and not isinstance(classes, str | bytes):
+        bad = [c for c in classes if not _is_integer(c)]
+        if bad:
+            raise TargetError(f"{what} must hold integers (one class per image); got {bad[0]!r} "
+                              f"({type(bad[0]).__name__})")
+        return torch.tensor([int(c) for c in classes], dtype=torch.long)
+    raise TargetError(f"{what} must be an int, a NumPy integer or an integer tensor (one class per image); got "
+                      f"{classes!r} ({type(classes).__name__})")
 
 
 def class_scores(view: ForwardView) -> Tensor:
@@ -113,7 +164,9 @@ def class_scores(view: ForwardView) -> Tensor:
     return output
 
 
-def _per_image_classes(classes: ClassIndex, scores: Tensor) -> Tensor:
+def _per_image_classes(classes: int | Tensor | None, scores: Tensor, *, check: bool = True) -> Tensor:
+    """One class per image, ``(N,)`` on the scores' device; ``classes`` as :func:`_class_index` returns it (or
+    a tensor of predicted classes pinned by :meth:`Target.with_classes`, which needs no range check)."""
     n, n_classes = scores.shape
     if classes is None:
         return scores.argmax(dim=1)
@@ -123,62 +176,73 @@ def _per_image_classes(classes: ClassIndex, scores: Tensor) -> Tensor:
                 f"class {classes} is out of range: the model has {n_classes} classes (valid 0..{n_classes - 1})"
             )
         return torch.full((n,), classes, dtype=torch.long, device=scores.device)
-    # checked on the host: a check on a GPU tensor would synchronise the device on every evaluation
-    host = classes.detach().cpu() if isinstance(classes, Tensor) else torch.as_tensor(classes)
-    host = host.long().reshape(-1)
-    if host.numel() == 1:
-        host = host.expand(n)
-    if host.numel() != n:
-        raise TargetError(f"got {host.numel()} classes for a batch of {n} images; give one class or one per image")
-    bad = host[(host < 0) | (host >= n_classes)]
-    if bad.numel():
-        raise TargetIndexError(
-            f"class {int(bad[0])} is out of range: the model has {n_classes} classes (valid 0..{n_classes - 1})"
-        )
-    return classes.to(scores.device).long().reshape(-1).expand(n) if isinstance(classes, Tensor) else \
-        host.to(scores.device)
+    if classes.numel() not in (1, n):
+        raise TargetError(f"got {classes.numel()} classes for a batch of {n} images; give one class or one per image")
+    if check:  # user classes live on the host (checking a GPU tensor would synchronise the device)
+        bad = classes[(classes < 0) | (classes >= n_classes)]
+        if bad.numel():
+            raise TargetIndexError(
+                f"class {int(bad[0])} is out of range: the model has {n_classes} classes (valid 0..{n_classes - 1})"
+            )
+    return classes.to(scores.device).reshape(-1).expand(n)
 
 
-class Logit(Target):
-    """The unnormalised class score (Simonyan et al. 2014); ``c=None`` picks each image's predicted class."""
+def _repeat_classes(classes: int | Tensor | None, repeats: int) -> int | Tensor | None:
+    """Per-image classes for ``repeats`` stacked copies of the batch (copy k of image i is row k * N + i)."""
+    if isinstance(classes, Tensor) and classes.numel() > 1:
+        return classes.repeat(repeats)
+    return classes
+
+
+class _ClassTarget(Target):
+    """A class score (``c``: one class, one per image, or None for each image's predicted class)."""
 
     def __init__(self, c: ClassIndex = None):
-        self.c = c
+        self.c = _class_index(c)
+        self._predicted = False  # True once "the predicted class" is pinned to a (device) tensor
+
+    def _scores(self, scores: Tensor) -> Tensor:
+        raise NotImplementedError
 
     def values(self, view: ForwardView) -> Tensor:
         scores = class_scores(view)
-        return scores.gather(1, _per_image_classes(self.c, scores)[:, None])[:, 0]
+        classes = _per_image_classes(self.c, scores, check=not self._predicted)
+        return self._scores(scores).gather(1, classes[:, None])[:, 0]
 
     @property
     def uses_predicted_class(self) -> bool:
         return self.c is None
 
     def with_classes(self, classes: Tensor) -> Target:
-        return Logit(classes) if self.c is None else self
+        return self._pinned(classes, predicted=True) if self.c is None else self
+
+    def for_copies(self, repeats: int) -> Target:
+        return self._pinned(_repeat_classes(self.c, repeats), self._predicted)
+
+    def _pinned(self, classes: int | Tensor | None, predicted: bool) -> Target:
+        target = type(self)()
+        target.c = classes  # already converted (pinned predictions stay on the model's device)
+        target._predicted = predicted
+        return target
 
     def __repr__(self) -> str:
-        return f"Logit({self.c!r})"
+        return f"{type(self).__name__}({self.c!r})"
 
 
-class Probability(Target):
-    """The softmax probability of class ``c``: mixes in evidence *against* the other classes."""
+class Logit(_ClassTarget):
+    """The unnormalised class score (Simonyan et al. 2014); ``c=None`` picks each image's predicted class.
+    ``c`` may be an int, a NumPy integer or an integer tensor / array / list with one class per image."""
 
-    def __init__(self, c: ClassIndex = None):
-        self.c = c
+    def _scores(self, scores: Tensor) -> Tensor:
+        return scores
 
-    def values(self, view: ForwardView) -> Tensor:
-        scores = class_scores(view)
-        return scores.softmax(dim=1).gather(1, _per_image_classes(self.c, scores)[:, None])[:, 0]
 
-    @property
-    def uses_predicted_class(self) -> bool:
-        return self.c is None
+class Probability(_ClassTarget):
+    """The softmax probability of class ``c`` (as :class:`Logit`): mixes in evidence *against* the other
+    classes."""
 
-    def with_classes(self, classes: Tensor) -> Target:
-        return Probability(classes) if self.c is None else self
-
-    def __repr__(self) -> str:
-        return f"Probability({self.c!r})"
+    def _scores(self, scores: Tensor) -> Tensor:
+        return scores.softmax(dim=1)
 
 
 def _check_channel(layer: str, maps: Tensor, layout: Layout, shape: tuple[int, ...], c: int) -> None:
@@ -291,6 +355,9 @@ class Scaled(Target):
     def with_classes(self, classes: Tensor) -> Target:
         return Scaled(self.target.with_classes(classes), self.factor)
 
+    def for_copies(self, repeats: int) -> Target:
+        return Scaled(self.target.for_copies(repeats), self.factor)
+
     def values(self, view: ForwardView) -> Tensor:
         return self.factor * self.target.values(view)
 
@@ -315,6 +382,9 @@ class Sum(Target):
 
     def with_classes(self, classes: Tensor) -> Target:
         return Sum(tuple(term.with_classes(classes) for term in self.terms))
+
+    def for_copies(self, repeats: int) -> Target:
+        return Sum(tuple(term.for_copies(repeats) for term in self.terms))
 
     def values(self, view: ForwardView) -> Tensor:
         return sum((term.values(view) for term in self.terms[1:]), self.terms[0].values(view))

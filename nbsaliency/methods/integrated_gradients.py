@@ -2,30 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from ..errors import OptionError
 from ..rules.backward_rules import GRADIENT
 from ..session import Session
 from ..targets import Target
-from .perturbed import perturbed_gradients
+from . import options
+from .perturbed import Run, perturbed_mean_gradients
 from .registry import register
 
+_NAME = "integrated_gradients"
 
-@register("integrated_gradients", label="Integrated gradients", reuses_forward=False,
+
+def as_baseline(baseline: Any, x: Tensor) -> Tensor:
+    """The baseline broadcast to ``x`` ``(N, C, H, W)``: None (zeros), a number, or a tensor / array of shape
+    ``(C, 1, 1)`` (per channel), ``(C, H, W)`` (one image for all) or ``(N, C, H, W)``, finite."""
+    if baseline is None:
+        return torch.zeros_like(x)
+    n, c, h, w = x.shape
+    valid = (f"None (zeros), a number, or a tensor of shape (), ({c}, 1, 1), ({c}, {h}, {w}) or ({n}, {c}, {h}, {w}) "
+             "(anything that broadcasts to one image or the batch)")
+    try:
+        base = torch.as_tensor(baseline)
+    except (TypeError, ValueError, RuntimeError):
+        raise OptionError(f"{_NAME}'s baseline must be {valid}; got {type(baseline).__name__}") from None
+    if base.dtype == torch.bool or base.is_complex():
+        raise OptionError(f"{_NAME}'s baseline must be real numbers; got dtype {base.dtype}")
+    if base.dim() > 4:
+        raise OptionError(f"{_NAME}'s baseline must be {valid}; got shape {tuple(base.shape)}")
+    try:
+        torch.broadcast_shapes(base.shape, x.shape[1:] if base.dim() <= 3 else x.shape)
+        base = base.to(device=x.device, dtype=x.dtype).expand_as(x)
+    except RuntimeError:
+        raise OptionError(f"{_NAME}'s baseline must be {valid}; got shape {tuple(base.shape)}") from None
+    if not torch.isfinite(base).all():
+        raise OptionError(f"{_NAME}'s baseline must be finite; it contains NaN or Inf")
+    return base
+
+
+@register(_NAME, label="Integrated gradients", reuses_forward=False,
           citation="Sundararajan, Taly & Yan 2017, Axiomatic Attribution for Deep Networks")
 def integrated_gradients(session: Session, targets: Sequence[Target], steps: int = 32,
-                         baseline: float | Tensor = 0.0, batch_size: int = 32) -> Tensor:
+                         baseline: float | Tensor | None = None, batch_size: int | None = None,
+                         progress: Callable[[int, int], Any] | None = None, cancel: Any = None) -> Tensor:
     """``(x - baseline) * mean of the gradient at baseline + alpha (x - baseline)``, alpha at the midpoints
-    of ``steps`` equal intervals. The maps sum to about ``target(x) - target(baseline)`` (completeness).
+    of ``steps`` (>= 1) equal intervals. The maps sum to about ``target(x) - target(baseline)`` (completeness).
+
+    ``baseline``: None (black, zeros), a number, or a tensor broadcastable as :func:`as_baseline` says.
+    ``batch_size``, ``progress`` and ``cancel`` as for SmoothGrad (:mod:`nbsaliency.methods.perturbed`).
     """
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1; got {steps}")
+    steps = options.integer(_NAME, "steps", steps)
+    run = Run(_NAME, batch_size, progress, cancel)
     x = session.x.detach()
-    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    base = as_baseline(baseline, x)
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
     path = base + alphas.view(-1, 1, 1, 1, 1) * (x - base)
-    grads = perturbed_gradients(session, targets, path, GRADIENT, batch_size)
-    return (x - base) * grads.mean(dim=1)
+    return (x - base) * perturbed_mean_gradients(session, targets, path, GRADIENT, run)

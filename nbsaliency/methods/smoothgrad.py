@@ -2,38 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..session import Session
 from ..targets import Target
-from .perturbed import perturbed_gradients
+from . import options
+from .perturbed import Run, perturbed_mean_gradients
 from .registry import method_info, register, single_pass_methods
 
+_NAME = "smoothgrad"
 
-@register("smoothgrad", label="SmoothGrad", reuses_forward=False,
+
+@register(_NAME, label="SmoothGrad", reuses_forward=False,
           citation="Smilkov et al. 2017, SmoothGrad: removing noise by adding noise")
 def smoothgrad(session: Session, targets: Sequence[Target], n_samples: int = 25, noise_level: float = 0.15,
-               base: str = "gradient", seed: int = 0, batch_size: int = 32) -> Tensor:
-    """Mean of ``base`` over ``n_samples`` copies with Gaussian noise of standard deviation
-    ``noise_level * (max - min)`` of each image (Smilkov et al. recommend 10-20 %).
+               base: str = "gradient", seed: int = 0, batch_size: int | None = None,
+               progress: Callable[[int, int], Any] | None = None, cancel: Any = None) -> Tensor:
+    """Mean of ``base`` over ``n_samples`` (>= 1) copies with Gaussian noise of standard deviation
+    ``noise_level * (max - min)`` of each image (``noise_level`` >= 0, 0 gives the base map; Smilkov et al.
+    recommend 0.1-0.2).
 
-    ``base`` is any gradient-family method: gradient, deconvnet, guided or input_x_gradient.
+    ``base`` is any gradient-family method: gradient, deconvnet, guided or input_x_gradient. ``seed`` (0 to
+    2**63 - 1) fixes the noise. ``batch_size``: images per forward pass (default: as many as a memory budget
+    holds, see :mod:`nbsaliency.methods.perturbed`); ``progress(done, total)`` is called after each chunk of
+    noisy copies; a set ``cancel`` event (``threading.Event``) stops with :class:`~nbsaliency.errors.Cancelled`.
     """
-    bases = single_pass_methods()
-    if base not in bases:
-        raise ValueError(f"smoothgrad's base must be one of {', '.join(bases)}; got {base!r}")
+    base = options.choice(_NAME, "base", base, single_pass_methods())
+    n_samples = options.integer(_NAME, "n_samples", n_samples)
+    noise_level = options.number(_NAME, "noise_level", noise_level, minimum=0.0)
+    seed = options.integer(_NAME, "seed", seed, minimum=0, maximum=2**63 - 1)
+    run = Run(_NAME, batch_size, progress, cancel)
     info = method_info(base)
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be at least 1; got {n_samples}")
     x = session.x.detach()
     spread = (x.flatten(1).amax(dim=1) - x.flatten(1).amin(dim=1)).view(-1, 1, 1, 1)
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn((n_samples, *x.shape), generator=generator, dtype=x.dtype).to(x.device)
     copies = x + noise * (noise_level * spread)
-    grads = perturbed_gradients(session, targets, copies, info.backward_rule, batch_size)
-    if info.times_input:
-        grads = grads * copies
-    return grads.mean(dim=1)
+    return perturbed_mean_gradients(session, targets, copies, info.backward_rule, run, times_input=info.times_input)

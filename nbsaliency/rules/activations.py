@@ -1,7 +1,10 @@
 """Which torch calls are activations, and how each is treated during a recorded forward pass.
 
 Every spelling of ReLU is caught: ``nn.ReLU`` (also ``inplace=True`` and one instance reused twice),
-``F.relu``, ``F.relu_``, ``torch.relu``, ``torch.relu_``, ``Tensor.relu``, ``Tensor.relu_``. They all reach
+``F.relu``, ``F.relu_``, ``torch.relu``, ``torch.relu_``, ``Tensor.relu``, ``Tensor.relu_``, and rectifying
+clamps: ``x.clamp(min=0)``, ``x.clamp(0)``, ``torch.clamp(x, min=0)``, ``x.clamp_min(0)``, ``x.clamp_(min=0)``,
+``clip`` likewise (exact ReLU rules only for a lower bound of 0 and no upper bound; other numeric bounds get the
+generalised rule, tensor bounds the plain gradient, all reported in ``Session.activation_rules``). They all reach
 the rerouting through a ``TorchFunctionMode`` (see :mod:`nbsaliency.recording`), so the user's model is
 never edited and nothing is patched process-wide.
 
@@ -88,8 +91,47 @@ def _table() -> dict[Any, _Entry]:
 _ACTIVATIONS = _table()
 
 
+_CLAMPS = {torch.clamp: torch.clamp, torch.Tensor.clamp: torch.clamp, torch.clip: torch.clamp,
+           torch.Tensor.clip: torch.clamp, torch.clamp_min: torch.clamp_min, torch.Tensor.clamp_min: torch.clamp_min}
+_CLAMPS_INPLACE = {torch.clamp_: torch.clamp, torch.Tensor.clamp_: torch.clamp, torch.clip_: torch.clamp,
+                   torch.Tensor.clip_: torch.clamp, torch.clamp_min_: torch.clamp_min,
+                   torch.Tensor.clamp_min_: torch.clamp_min}
+
+
+def _clamp_bounds(base: Any, rest: tuple, kwargs: dict) -> tuple[Any, Any]:
+    if base is torch.clamp_min:
+        return (rest[0] if rest else kwargs.get("min")), None
+    low = rest[0] if rest else kwargs.get("min")
+    high = rest[1] if len(rest) > 1 else kwargs.get("max")
+    return low, high
+
+
+def _classify_clamp(func: Any, args: tuple, kwargs: dict) -> ActivationCall | None:
+    """A clamp on a floating tensor: ``clamp(min=0)`` (any spelling, no max) is a ReLU and gets the exact
+    rules; other numeric bounds are a shifted / capped rectifier and get the generalised rule (as Hardtanh and
+    ReLU6 do); tensor bounds are not a rectifier and keep the plain gradient - every case is reported."""
+    inplace = func in _CLAMPS_INPLACE
+    base = _CLAMPS_INPLACE[func] if inplace else _CLAMPS[func]
+    x, rest = args[0], args[1:]
+    if not x.is_floating_point():
+        return None
+    low, high = _clamp_bounds(base, rest, kwargs)
+
+    def out_of_place(t: Tensor) -> Tensor:
+        return base(t, *rest, **kwargs)
+
+    if isinstance(low, Tensor) or isinstance(high, Tensor):
+        return ActivationCall("clamp (tensor bounds)", "gradient", inplace, x, out_of_place)
+    if high is None and low is not None and low == 0:
+        return ActivationCall("clamp(min=0)", "relu", inplace, x, out_of_place)
+    described = ", ".join(f"{k}={v:g}" for k, v in (("min", low), ("max", high)) if v is not None)
+    return ActivationCall(f"clamp({described})", "generalised", inplace, x, out_of_place)
+
+
 def classify(func: Any, args: tuple, kwargs: dict) -> ActivationCall | None:
     """Describe ``func(*args, **kwargs)`` if it is an activation applied to a tensor, else None."""
+    if (func in _CLAMPS or func in _CLAMPS_INPLACE) and args and isinstance(args[0], Tensor):
+        return _classify_clamp(func, args, kwargs)
     entry = _ACTIVATIONS.get(func)
     if entry is None or not args or not isinstance(args[0], Tensor):
         return None
