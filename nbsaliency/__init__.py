@@ -50,11 +50,11 @@ def __getattr__(name: str):
     """``nbs.Explorer`` and the figure helpers are imported on first use, so the engine never pulls in the
     widget stack or matplotlib."""
     if name == "Explorer":
-        from .widget import Explorer
+        from .explorer.widget import Explorer
 
         return Explorer
     if name == "top_patches_figure":  # matplotlib is imported only when a figure is drawn
-        from .patch_figure import top_patches_figure
+        from .plotting.patches import top_patches_figure
 
         return top_patches_figure
     raise AttributeError(f"module 'nbsaliency' has no attribute {name!r}")

@@ -8,9 +8,10 @@ import sys
 
 def test_importing_the_engine_does_not_import_widget_libraries():
     code = (
-        "import sys, nbsaliency, nbsaliency.explore, nbsaliency.figure, nbsaliency.evaluation\n"
+        "import sys, nbsaliency, nbsaliency.explorer.backend, nbsaliency.explorer.figure, nbsaliency.evaluation\n"
         "nbsaliency.Session; nbsaliency.attribute\n"
-        "print(sorted(m for m in ('anywidget', 'ipywidgets', 'traitlets', 'nbsaliency.widget') if m in sys.modules))"
+        "print(sorted(m for m in ('anywidget', 'ipywidgets', 'traitlets', 'nbsaliency.explorer.widget')\n"
+        "             if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
@@ -18,6 +19,6 @@ def test_importing_the_engine_does_not_import_widget_libraries():
 
 def test_explorer_is_available_from_the_top_level_on_first_use():
     import nbsaliency
-    from nbsaliency.widget import Explorer
+    from nbsaliency.explorer.widget import Explorer
 
     assert nbsaliency.Explorer is Explorer

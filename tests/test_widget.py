@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 import nbsaliency as nbs
-from nbsaliency import protocol
-from nbsaliency.widget import Explorer
+from nbsaliency.explorer import protocol
+from nbsaliency.explorer.widget import Explorer
 from tests.invariance import ModelSnapshot
 from tests.models import CountingVGG, make_input, make_model
 
@@ -253,7 +253,7 @@ def test_the_patch_grid_follows_requests_and_a_clicked_patch_becomes_the_input(d
     content, _ = sent.last
     assert content["kind"] == protocol.MSG_RESULT and content["id"] is None and content["error"] == ""
     assert explorer.n_images == 5 and explorer.image_index == 4
-    assert explorer.selection == nbs.explore.Selection(image_index=4, layer="block3.conv1", channel=5,
+    assert explorer.selection == nbs.explorer.backend.Selection(image_index=4, layer="block3.conv1", channel=5,
                                                        position=(unit["y"], unit["x"]), method="deconvnet",
                                                        target="neuron", target_class=-1)
     assert torch.equal(explorer._backend.inputs[4], dataset[unit["image"]])

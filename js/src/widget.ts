@@ -2,11 +2,11 @@
  * The anywidget entry: glue between the model (traits + custom messages of protocol.py) and the view's
  * parts. No numerical code here: decoding is in decode.ts, pixels in render.ts, the request policy in queue.ts.
  */
-import { ActivationGrid, type ActivationPick } from "./activations";
-import { type Catalogue, Controls } from "./controls";
-import { decodeFloat32, decodeRGBA } from "./decode";
-import { h } from "./dom";
-import { AttributionPanel, type InputImage, InputPanel } from "./panels";
+import { ActivationGrid, type ActivationPick } from "./panels/attribution/activations";
+import { type Catalogue, Controls } from "./panels/attribution/controls";
+import { decodeFloat32, decodeRGBA } from "./lib/decode";
+import { h } from "./lib/dom";
+import { AttributionPanel, type InputImage, InputPanel } from "./panels/attribution/panel";
 import {
   BUFFER_ACTIVATIONS,
   BUFFER_ATTRIBUTION,
@@ -23,12 +23,12 @@ import {
   isColormapName,
   isResultMessage,
 } from "./protocol";
-import { OptimisePanel } from "./optimise_panel"; // optimisation panel
-import { PatchesPanel } from "./patches_panel"; // top-activating patches
-import { indexStateFrom, keyOf } from "./patches_state"; // top-activating patches
-import { LatestWinsQueue } from "./queue";
-import { activationColormap } from "./render";
-import { TARGET_TEXT, selectionFrom, usesClass } from "./selection";
+import { OptimisePanel } from "./panels/optimization/panel"; // optimisation panel
+import { PatchesPanel } from "./panels/patches/panel"; // top-activating patches
+import { indexStateFrom, keyOf } from "./panels/patches/state"; // top-activating patches
+import { LatestWinsQueue } from "./lib/queue";
+import { activationColormap } from "./lib/render";
+import { TARGET_TEXT, selectionFrom, usesClass } from "./lib/selection";
 
 /** The part of anywidget's model interface (AFM) the view uses. */
 export interface WidgetModel {

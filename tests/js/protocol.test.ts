@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import * as protocol from "../../js/src/protocol";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const python = readFileSync(resolve(here, "../../nbsaliency/protocol.py"), "utf8");
+const python = readFileSync(resolve(here, "../../nbsaliency/explorer/protocol.py"), "utf8");
 
 /** Module-level constants of protocol.py: NAME = "str" | int | ("a", "b", ...). */
 function pythonConstants(src: string): Record<string, unknown> {

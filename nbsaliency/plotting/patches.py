@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from .maps import signed_rgb, to_image
-from .patches import Patch
+from ..maps import signed_rgb, to_image
+from ..patches import Patch
 
 
 def top_patches_figure(patches: Sequence[Patch], *, columns: int = 3, title: str | None = None,

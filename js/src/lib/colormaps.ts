@@ -5,7 +5,7 @@
  * "coolwarm" (Moreland 2009) is diverging: the middle entry is a neutral grey, so 0 of a signed value
  * mapped to [0, 1] as 0.5 + v / (2 clip) lands on it.
  */
-import { COLORMAPS, type ColormapName } from "./protocol";
+import { COLORMAPS, type ColormapName } from "../protocol";
 
 type RGB = readonly [number, number, number];
 

@@ -9,8 +9,8 @@ import {
   statusText,
   withDone,
   withFrame,
-} from "../../js/src/optimise_state";
-import { formatValue } from "../../js/src/format";
+} from "../../js/src/panels/optimization/state";
+import { formatValue } from "../../js/src/lib/format";
 import {
   MSG_OPTIMISE_DONE,
   MSG_OPTIMISE_FRAME,

@@ -3,7 +3,7 @@
  * (applied in the browser only). The bar owns the current selection; `show*` methods update the controls
  * without reporting a change, so values coming from Python are never echoed back as requests.
  */
-import { type Option, field, h, setOptions } from "./dom";
+import { type Option, field, h, setOptions } from "../../lib/dom";
 import {
   COLORMAPS,
   type DisplaySettings,
@@ -13,7 +13,7 @@ import {
   TARGET_KINDS,
   isColormapName,
   isTargetKind,
-} from "./protocol";
+} from "../../protocol";
 import {
   TARGET_TEXT,
   formatNeuron,
@@ -24,7 +24,7 @@ import {
   usesClass,
   withLayer,
   withPosition,
-} from "./selection";
+} from "../../lib/selection";
 
 export interface Catalogue {
   layers: LayerInfo[];

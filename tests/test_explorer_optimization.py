@@ -1,4 +1,4 @@
-"""The optimisation panel's engine side (nbsaliency/optimise_jobs.py) and its routing in the widget, without a
+"""The optimisation panel's engine side (nbsaliency/explorer/optimization.py) and its routing in the widget, without a
 browser: streamed frames, cancelling, the cache, plain-words errors, a kernel that keeps answering, an untouched
 model."""
 
@@ -10,11 +10,12 @@ import time
 import numpy as np
 import pytest
 
-from nbsaliency import demo, protocol
-from nbsaliency.explore import ExplorerBackend, Selection
+from nbsaliency import demo
+from nbsaliency.explorer import protocol
+from nbsaliency.explorer.backend import ExplorerBackend, Selection
+from nbsaliency.explorer.optimization import OptimiseJobs
+from nbsaliency.explorer.widget import Explorer
 from nbsaliency.model_state import shadow_model
-from nbsaliency.optimise_jobs import OptimiseJobs
-from nbsaliency.widget import Explorer
 from tests.invariance import ModelSnapshot
 
 WAIT_S = 30

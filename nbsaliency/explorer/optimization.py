@@ -28,15 +28,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..errors import NbsaliencyError, TargetError, plain_words, report_unexpected
+from ..model_state import shadow_model
+from ..optimize import activation_maximisation, class_model, deepdream, invert
+from ..optimize.deepdream import octave_sizes
+from ..optimize.parameterisations import Range
+from ..optimize.runner import OptimisationResult
+from ..targets import Channel, LayerNorm, Logit, Neuron, Target
 from . import protocol
-from .errors import NbsaliencyError, TargetError, plain_words, report_unexpected
-from .explore import ExplorerBackend, Selection, display_image
-from .model_state import shadow_model
-from .optimize import activation_maximisation, class_model, deepdream, invert
-from .optimize.deepdream import octave_sizes
-from .optimize.parameterisations import Range
-from .optimize.runner import OptimisationResult
-from .targets import Channel, LayerNorm, Logit, Neuron, Target
+from .backend import ExplorerBackend, Selection, display_image
 
 Send = Callable[[dict[str, Any], list[bytes]], None]
 Runner = Callable[[nn.Module, Callable[[int, Tensor, Tensor], None], threading.Event], OptimisationResult]

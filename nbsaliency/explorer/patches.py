@@ -31,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import NbsaliencyError, TargetIndexError, plain_words, report_unexpected
+from ..maps import signed_rgb
+from ..model_state import shadow_model
+from ..patches import PROJECTION_METHODS, ImageSource, IndexBuildCancelled, PatchIndex, top_patches
+from ..receptive_field import ReceptiveFields
 from . import protocol
-from .errors import NbsaliencyError, TargetIndexError, plain_words, report_unexpected
-from .explore import ExplorerBackend, display_image
-from .maps import signed_rgb
-from .model_state import shadow_model
-from .patches import PROJECTION_METHODS, ImageSource, IndexBuildCancelled, PatchIndex, top_patches
-from .receptive_field import ReceptiveFields
+from .backend import ExplorerBackend, display_image
 
 Send = Callable[[dict[str, Any], list[bytes]], None]
 IndexSpec = PatchIndex | str | Path | None

@@ -8,9 +8,9 @@
  * Data attributes for tests: `data-index-status`, `data-patches` (cells painted), `data-layer`, `data-channel`
  * and `data-painted-seq` of the painted grid.
  */
-import { decodeRGBA } from "./decode";
-import { h, paintCanvas } from "./dom";
-import { formatValue } from "./format";
+import { decodeRGBA } from "../../lib/decode";
+import { h, paintCanvas } from "../../lib/dom";
+import { formatValue } from "../../lib/format";
 import {
   type IndexCommandMessage,
   MSG_INDEX_BUILD,
@@ -23,7 +23,7 @@ import {
   type PatchesMessage,
   type PatchesResultMessage,
   isPatchesResultMessage,
-} from "./protocol";
+} from "../../protocol";
 import {
   type GridKey,
   GridRequests,
@@ -32,7 +32,7 @@ import {
   indexText,
   patchLabel,
   upscale,
-} from "./patches_state";
+} from "./state";
 
 type Outgoing = PatchesMessage | PatchOpenMessage | IndexCommandMessage;
 

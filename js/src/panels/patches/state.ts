@@ -3,9 +3,9 @@
  * at most one request in flight and one waiting, never the same grid twice in a row), which answers to paint
  * (newest seq only), and the words of the index status line and of each cell.
  */
-import { formatValue } from "./format";
-import { type IndexStatus, type PatchInfo, type PatchesResultMessage, isIndexStatus } from "./protocol";
-import { LatestWinsQueue } from "./queue";
+import { formatValue } from "../../lib/format";
+import { type IndexStatus, type PatchInfo, type PatchesResultMessage, isIndexStatus } from "../../protocol";
+import { LatestWinsQueue } from "../../lib/queue";
 
 /** What a grid depends on. */
 export interface GridKey {

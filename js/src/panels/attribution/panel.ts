@@ -2,10 +2,10 @@
  * The input panel (image + top predictions) and the attribution panel (heat map over the image, plus the
  * signed-RGB image for signed methods). DOM glue around the pure transforms of render.ts.
  */
-import { colormapLUT } from "./colormaps";
-import { h, paintCanvas } from "./dom";
-import type { DisplaySettings, Prediction } from "./protocol";
-import { type RGBA, heatmapRGBA, overlay, resizeNearest, robustClip, saliencyMap, signedRGB } from "./render";
+import { colormapLUT } from "../../lib/colormaps";
+import { h, paintCanvas } from "../../lib/dom";
+import type { DisplaySettings, Prediction } from "../../protocol";
+import { type RGBA, heatmapRGBA, overlay, resizeNearest, robustClip, saliencyMap, signedRGB } from "../../lib/render";
 
 export interface InputImage {
   rgba: RGBA;

@@ -3,11 +3,11 @@
  * its own maximum. A click inside a map picks that channel and neuron; a click on its caption picks the
  * channel alone. Non-spatial layers (h = w = 1) get one bar strip instead.
  */
-import { colormapLUT } from "./colormaps";
-import { h, paintCanvas } from "./dom";
-import type { ColormapName } from "./protocol";
-import { activationRGBA, maxAbs } from "./render";
-import { positionFromClick } from "./selection";
+import { colormapLUT } from "../../lib/colormaps";
+import { h, paintCanvas } from "../../lib/dom";
+import type { ColormapName } from "../../protocol";
+import { activationRGBA, maxAbs } from "../../lib/render";
+import { positionFromClick } from "../../lib/selection";
 
 /** [y, x] of the unit under a mouse event on a canvas showing an h x w map. */
 function clickPosition(e: MouseEvent, canvas: HTMLCanvasElement, h: number, w: number): [number, number] {

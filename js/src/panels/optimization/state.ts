@@ -8,8 +8,8 @@ import {
   type OptimiseDoneMessage,
   type OptimiseFrameMessage,
   type Visualisation,
-} from "./protocol";
-import { formatValue } from "./format";
+} from "../../protocol";
+import { formatValue } from "../../lib/format";
 
 export const VISUALISATION_TEXT: Record<Visualisation, string> = {
   class_model: "Class model",

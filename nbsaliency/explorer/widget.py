@@ -12,14 +12,14 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..errors import plain_words, report_unexpected
 from . import protocol
-from .errors import plain_words, report_unexpected
-from .explore import ExplorerBackend, Result, Selection
+from .backend import ExplorerBackend, Result, Selection
 from .figure import explorer_figure, figure_png
-from .optimise_jobs import OptimiseJobs  # optimisation panel
-from .patch_jobs import IndexSpec, IndexState, PatchJobs  # top-activating patches
+from .optimization import OptimiseJobs  # optimisation panel
+from .patches import IndexSpec, IndexState, PatchJobs  # top-activating patches
 
-_STATIC = Path(__file__).parent / "static"
+_STATIC = Path(__file__).parent.parent / "static"
 
 
 class Explorer(anywidget.AnyWidget):

@@ -5,8 +5,8 @@
  *
  * `data-frames` on the panel counts the frames painted for the current run (end-to-end tests wait on it).
  */
-import { decodeRGBA } from "./decode";
-import { field, h, paintCanvas, setOptions } from "./dom";
+import { decodeRGBA } from "../../lib/decode";
+import { field, h, paintCanvas, setOptions } from "../../lib/dom";
 import {
   MSG_OPTIMISE,
   MSG_OPTIMISE_CANCEL,
@@ -19,7 +19,7 @@ import {
   isOptimiseDoneMessage,
   isOptimiseFrameMessage,
   isVisualisation,
-} from "./protocol";
+} from "../../protocol";
 import {
   IDLE,
   type RunState,
@@ -31,7 +31,7 @@ import {
   statusText,
   withDone,
   withFrame,
-} from "./optimise_state";
+} from "./state";
 
 const DEFAULT_STEPS = 100;
 

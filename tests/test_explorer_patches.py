@@ -1,4 +1,4 @@
-"""The patch grid's engine side (nbsaliency/patch_jobs.py), without a browser: the index built in the background
+"""The patch grid's engine side (nbsaliency/explorer/patches.py), without a browser: the index built in the background
 with progress and a cancel, grids equal to ``top_patches``, latest-wins answers, opening a patch, plain-words
 errors, and a user's model that is never changed."""
 
@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from nbsaliency import demo, patch_jobs, protocol
-from nbsaliency.explore import ExplorerBackend, display_image
+from nbsaliency import demo
+from nbsaliency.explorer import patches as patch_jobs
+from nbsaliency.explorer import protocol
+from nbsaliency.explorer.backend import ExplorerBackend, display_image
+from nbsaliency.explorer.patches import IndexState, PatchJobs
 from nbsaliency.maps import signed_rgb
-from nbsaliency.patch_jobs import IndexState, PatchJobs
 from nbsaliency.patches import PatchIndex, top_patches
 from tests.invariance import ModelSnapshot
-from tests.test_optimise_jobs import Inbox
+from tests.test_explorer_optimization import Inbox
 
 WAIT_S = 60
 LAYER, CHANNEL = "block2.conv2", 3
@@ -308,7 +310,7 @@ def test_close_stops_the_worker(backend, dataset):
 def test_grids_and_selects_side_by_side_give_the_numbers_each_gives_alone(model, images, dataset):
     """Grids are projected on a shadow of the model in the worker while the comm thread answers selections with
     the user's model: neither sees the other's hooks, modes or backward rules."""
-    from nbsaliency.widget import Explorer
+    from nbsaliency.explorer.widget import Explorer
 
     index = PatchIndex.build(model, dataset, progress=False)
     explorer = Explorer(model, images, dataset=dataset, patch_index=index)

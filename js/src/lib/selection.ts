@@ -2,7 +2,7 @@
  * Pure helpers around the selection: layer geometry, neuron text, clicks on activation maps, and how a
  * selection follows a change of layer. No DOM.
  */
-import { type LayerInfo, type Selection, type TargetKind, isTargetKind } from "./protocol";
+import { type LayerInfo, type Selection, type TargetKind, isTargetKind } from "../protocol";
 
 export interface LayerGeometry {
   /** Number of channels (units for a non-spatial layer). */

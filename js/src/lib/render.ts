@@ -4,7 +4,7 @@
  * in the browser, without a kernel round trip.
  */
 import { DIVERGING, colormapLUT, lutIndex } from "./colormaps";
-import type { ColormapName } from "./protocol";
+import type { ColormapName } from "../protocol";
 
 export type RGBA = Uint8ClampedArray<ArrayBuffer>;
 

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
+from ..errors import InputError, NbsaliencyError, TargetError, TargetIndexError
+from ..methods import method_info, method_infos
+from ..methods.gradcam import CAM_METHODS, cam_layer_usable
+from ..session import Session
+from ..targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
 from . import protocol
-from .errors import InputError, NbsaliencyError, TargetError, TargetIndexError
-from .methods import method_info, method_infos
-from .methods.gradcam import CAM_METHODS, cam_layer_usable
-from .session import Session
-from .targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
 
 TARGET_KINDS = protocol.TARGET_KINDS
 

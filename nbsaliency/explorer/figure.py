@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .explore import Result
-from .maps import clip_percentile, saliency_map, signed_rgb
+from ..maps import clip_percentile, saliency_map, signed_rgb
+from .backend import Result
 from .protocol import COLORMAPS
 
 
