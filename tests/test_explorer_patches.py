@@ -95,12 +95,34 @@ def test_the_index_is_built_in_the_background_with_progress(backend, dataset):
     jobs.close()
 
 
-def test_progress_is_reported_at_most_every_fifth_of_a_second(backend, dataset, monkeypatch):
-    monkeypatch.setattr(patch_jobs, "PROGRESS_EVERY_S", 3600.0)
+class FakeClock:
+    """A clock that moves ``step`` seconds each time it is read (from any uptime: it starts at ``start``)."""
+
+    def __init__(self, step: float, start: float = 0.0):
+        self.now, self.step = start - step, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize("start", [0.0, 1e6])  # a machine booted just now, or long ago
+def test_progress_is_reported_at_most_every_fifth_of_a_second(backend, dataset, monkeypatch, start):
+    monkeypatch.setattr(patch_jobs, "clock", FakeClock(0.0, start))  # time stands still: only first and last
     jobs = make_jobs(backend, dataset, batch_size=4)  # 30 batches
     assert jobs.wait(WAIT_S)
     dones = [s.done for s, _ in jobs.states.seen]
     assert dones == [0, 0, 120, 120]  # asked; the first batch's callback (done 0); the last; ready
+    jobs.close()
+
+
+def test_progress_goes_out_once_the_interval_has_passed(backend, dataset, monkeypatch):
+    monkeypatch.setattr(patch_jobs, "clock", FakeClock(0.125))  # each callback 1/8 s after the one before
+    monkeypatch.setattr(patch_jobs, "PROGRESS_EVERY_S", 0.25)
+    jobs = make_jobs(backend, dataset, batch_size=8)  # callbacks at done 0, 8, ..., 120
+    assert jobs.wait(WAIT_S)
+    dones = [s.done for s, _ in jobs.states.seen][1:-1]
+    assert dones == [0, 16, 32, 48, 64, 80, 96, 112, 120]  # every other callback, and the last
     jobs.close()
 
 
@@ -111,13 +133,22 @@ def test_cancel_stops_the_build_leaves_the_model_alone_and_a_rebuild_works(model
         backend = ExplorerBackend(model, images)
         jobs: PatchJobs | None = None
 
+        made = threading.Event()
+
         def cancel_on_first_progress(state: IndexState) -> None:
             states(state)
             if state.status == "building" and state.done > 0:
+                assert made.wait(WAIT_S)  # `jobs` is assigned
                 jobs.cancel()
 
         states = States()
-        jobs = PatchJobs(backend, Inbox(), cancel_on_first_progress, dataset=dataset, batch_size=4)
+        patch_jobs.PROGRESS_EVERY_S, every = 0.0, patch_jobs.PROGRESS_EVERY_S  # every batch reports: the cancel
+        try:  # comes after the first of 30 batches, however fast the machine
+            jobs = PatchJobs(backend, Inbox(), cancel_on_first_progress, dataset=dataset, batch_size=4)
+            made.set()
+            jobs.wait(WAIT_S)
+        finally:
+            patch_jobs.PROGRESS_EVERY_S = every
         jobs.inbox = Inbox()
         jobs.send = jobs.inbox
         assert jobs.wait(WAIT_S)
@@ -323,7 +354,7 @@ def test_grids_and_selects_side_by_side_give_the_numbers_each_gives_alone(model,
         for image_index in range(4):
             explorer._on_message(explorer, {"kind": protocol.MSG_SELECT, "id": 100 + 4 * channel + image_index,
                                             "selection": {**selection, "image_index": image_index}}, [])
-    assert explorer._patches.wait(WAIT_S)
+    assert explorer._panels["patches"].jobs.wait(WAIT_S)
     results = [(c, b) for c, b, _ in inbox.messages if c["kind"] == protocol.MSG_RESULT and c["id"] is not None]
     grids = {c["channel"]: (c, b) for c, b, _ in inbox.messages if c["kind"] == protocol.MSG_PATCHES_RESULT
              and not c["superseded"]}

@@ -12,6 +12,7 @@ from torch import nn
 
 import nbsaliency as nbs
 from nbsaliency.explorer import protocol
+from nbsaliency.explorer.attribution import selection_fields
 from nbsaliency.explorer.widget import Explorer
 from tests.invariance import ModelSnapshot
 from tests.models import CountingVGG, make_input, make_model
@@ -41,7 +42,7 @@ def select(explorer: Explorer, request_id, **selection):
 
 def test_catalogue_traits_come_from_the_engine(explorer):
     assert [m["name"] for m in explorer.methods] == nbs.methods()
-    assert {m["name"] for m in explorer.methods if m["signed"]} == {"deconvnet", "guided", "guided_gradcam"}
+    assert {m["name"] for m in explorer.methods if m["rgb_view"]} == {"deconvnet", "guided", "guided_gradcam"}
     assert explorer.layers[0] == {"name": "features.0", "shape": [8, 16, 16], "type": "Conv2d"}
     assert explorer.labels == ["disc", "square", "ring", "star", "cross"] and explorer.n_images == 3
     assert explorer.layer == "features.7"  # the last spatial maps of a leaf module
@@ -60,7 +61,7 @@ def test_a_select_message_is_answered_with_arrays_in_buffers(explorer):
     expected = nbs.attribute(explorer._backend.model, make_input(3)[1:2], nbs.Channel("features.3", 2), "guided")
     np.testing.assert_allclose(attribution, expected[0].numpy(), rtol=1e-5, atol=1e-7)
     assert activations.shape == (8, 16, 16)
-    assert content["attribution"]["signed"] is True
+    assert content["attribution"]["rgb_view"] is True
 
 
 def test_a_neuron_without_position_is_the_channels_strongest_unit(explorer):
@@ -178,7 +179,7 @@ def test_a_randomised_sequence_of_selection_changes_keeps_state_consistent():
         if content["error"]:
             assert explorer.selection == before
         else:
-            assert content["selection"] == {**explorer._selection_traits(explorer.selection)}
+            assert content["selection"] == {**selection_fields(explorer.selection)}
             assert content["attribution"]["shape"] == [3, 16, 16]
     assert sum(1 for c, _ in sent.messages if not c["error"]) > 50
     snapshot.assert_unchanged(model)
@@ -236,12 +237,12 @@ def test_the_patch_grid_follows_requests_and_a_clicked_patch_becomes_the_input(d
 
     dataset = demo.images(60, seed=3).images
     explorer = Explorer(demo_model, demo.images(4, seed=0).images, labels=demo.CLASS_NAMES, dataset=dataset)
-    assert explorer._patches.wait(60)
+    assert explorer._panels["patches"].jobs.wait(60)
     assert explorer.index_status == "ready" and explorer.index_progress == [60, 60] and explorer.index_message == ""
     sent = Recorder(explorer)
     explorer._on_message(explorer, {"kind": protocol.MSG_PATCHES, "id": 3, "layer": "block3.conv1", "channel": 5,
                                     "method": "guided"}, [])
-    assert explorer._patches.wait(60)
+    assert explorer._panels["patches"].jobs.wait(60)
     content, buffers = sent.last
     assert content["kind"] == protocol.MSG_PATCHES_RESULT and content["id"] == 3 and len(content["patches"]) == 9
     assert len(buffers) == 18
@@ -273,7 +274,7 @@ def test_a_bad_patch_open_is_answered_with_an_error_and_changes_nothing(demo_mod
     from nbsaliency import demo
 
     explorer = Explorer(demo_model, demo.images(3, seed=0).images)
-    assert explorer._patches.wait(60) and explorer.index_status == "ready"
+    assert explorer._panels["patches"].jobs.wait(60) and explorer.index_status == "ready"
     sent = Recorder(explorer)
     before = explorer.selection
     explorer._on_message(explorer, {"kind": protocol.MSG_PATCH_OPEN, **message}, [])
@@ -311,7 +312,7 @@ def test_bad_dataset_is_shown_in_plain_words_and_the_widget_keeps_working(demo_m
     from nbsaliency import demo
 
     explorer = Explorer(demo_model, demo.images(2, seed=0).images, dataset=[torch.rand(3, 64, 64), torch.rand(5)])
-    assert explorer._patches.wait(60)
+    assert explorer._panels["patches"].jobs.wait(60)
     assert explorer.index_status == "error"
     assert explorer.index_message == "dataset item 1: expected a (C, H, W) image; got shape (5,)"
     sent = Recorder(explorer)

@@ -23,7 +23,7 @@ import {
   isColormapName,
   isResultMessage,
 } from "./protocol";
-import { OptimisePanel } from "./panels/optimization/panel"; // optimisation panel
+import { OptimizePanel } from "./panels/optimization/panel"; // optimization panel
 import { PatchesPanel } from "./panels/patches/panel"; // top-activating patches
 import { indexStateFrom, keyOf } from "./panels/patches/state"; // top-activating patches
 import { LatestWinsQueue } from "./lib/queue";
@@ -142,10 +142,10 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   const onIndexTrait = () => patches.setIndex(indexStateFrom((n) => model.get(n)));
   onIndexTrait();
   // -- end top-activating patches --
-  // -- optimisation panel: runs in the kernel for the current selection, streamed (optimise_panel.ts) --
-  const optimise = new OptimisePanel((msg) => model.send(msg), () => controls.selection, firstId);
-  root.append(optimise.element);
-  // -- end optimisation panel --
+  // -- optimization panel: runs in the kernel for the current selection, streamed (optimize_panel.ts) --
+  const optimize = new OptimizePanel((msg) => model.send(msg), () => controls.selection, firstId);
+  root.append(optimize.element);
+  // -- end optimization panel --
 
   function showError(text: string): void {
     banner.textContent = text;
@@ -169,7 +169,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
         image,
         attr,
         shape: result.attribution?.shape ?? [],
-        signedMethod: result.attribution?.signed ?? method?.signed ?? false,
+        rgbView: result.attribution?.rgb_view ?? method?.rgb_view ?? false,
         caption: attr === null ? "No attribution for this selection." : describe(result.selection, cat),
       },
       display,
@@ -202,7 +202,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   }
 
   function onMessage(msg: unknown, buffers?: DataView[]): void {
-    if (optimise.handle(msg, buffers)) return; // optimisation panel
+    if (optimize.handle(msg, buffers)) return; // optimization panel
     if (patches.handle(msg, buffers)) return; // top-activating patches
     if (!isResultMessage(msg)) return;
     queue.resolve(msg.id);

@@ -1,6 +1,6 @@
-"""Optimisation jobs of the Explorer: one optimisation at a time, in a background thread, streamed as frames.
+"""Optimization jobs of the Explorer: one optimization at a time, in a background thread, streamed as frames.
 
-Pure engine code (no widget imports): :class:`OptimiseJobs` takes an optimise request of the protocol
+Pure engine code (no widget imports): :class:`OptimizeJobs` takes an optimize request of the protocol
 (:mod:`nbsaliency.protocol`) and the explorer's current :class:`~nbsaliency.explore.Selection`, turns them into a
 call of :mod:`nbsaliency.optimize` (class model, activation maximisation, DeepDream, inversion), runs it off the
 comm handler and hands every few steps an RGBA frame and the objective's value to the ``send(content, buffers)``
@@ -10,8 +10,9 @@ function it was given. A new request cancels the running job first; finished res
 Concurrency: the job runs on a *shadow* of the model - a copy of its module tree that shares the very same
 parameter and buffer tensors (no memory doubled). Hooks and ``training`` flags are per module object, so the
 kernel can keep answering selections with the user's model (its own hooks, its own eval-mode context) while the
-job runs, and the user's model is never touched by the job at all (DESIGN.md, decision 4). Parameters are only
-read: gradients are taken with respect to the image, and BatchNorm runs in eval mode.
+job runs, and the job never touches the user's model at all: a user's model is never changed, not even for the
+length of a run. Parameters are only read: gradients are taken with respect to the image, and BatchNorm runs in
+eval mode.
 """
 
 from __future__ import annotations
@@ -37,22 +38,23 @@ from ..optimize.runner import OptimisationResult
 from ..targets import Channel, LayerNorm, Logit, Neuron, Target
 from . import protocol
 from .backend import ExplorerBackend, Selection, display_image
+from .panel import Panel
 
 Send = Callable[[dict[str, Any], list[bytes]], None]
 Runner = Callable[[nn.Module, Callable[[int, Tensor, Tensor], None], threading.Event], OptimisationResult]
 
-VISUALISATIONS = protocol.OPTIMISE_VISUALISATIONS
-MAX_STEPS = protocol.OPTIMISE_MAX_STEPS
+VISUALISATIONS = protocol.OPTIMIZE_VISUALISATIONS
+MAX_STEPS = protocol.OPTIMIZE_MAX_STEPS
 DEEPDREAM_OCTAVES = 4
 DEEPDREAM_OCTAVE_SCALE = 1.4
 
 
-class OptimiseRequestError(NbsaliencyError, ValueError):
-    """An optimise request that cannot run: unknown visualisation, steps out of range, an unusable selection."""
+class OptimizeRequestError(NbsaliencyError, ValueError):
+    """An optimize request that cannot run: unknown visualisation, steps out of range, an unusable selection."""
 
 
 def value_range_of(inputs: list[Tensor]) -> Range:
-    """The pixel range optimised images keep to: ``(0, 1)`` for images inside it, else each channel's
+    """The pixel range optimized images keep to: ``(0, 1)`` for images inside it, else each channel's
     smallest and largest value over the explorer's images (normalised inputs have one range per channel)."""
     low = torch.stack([x.detach().float().amin(dim=(1, 2)).cpu() for x in inputs]).amin(dim=0)
     high = torch.stack([x.detach().float().amax(dim=(1, 2)).cpu() for x in inputs]).amax(dim=0)
@@ -64,7 +66,7 @@ def value_range_of(inputs: list[Tensor]) -> Range:
 
 @dataclass(frozen=True)
 class Plan:
-    """A request translated for the engine: ``run(model, callback, cancel)`` does the optimisation."""
+    """A request translated for the engine: ``run(model, callback, cancel)`` does the optimization."""
 
     key: tuple[Any, ...]
     steps: int  # steps the run will take in all (DeepDream rounds to whole octaves)
@@ -96,11 +98,11 @@ def _finite(value: Tensor | float) -> float | None:
     return number if math.isfinite(number) else None  # JSON has no NaN / Infinity
 
 
-class OptimiseJobs:
-    """Runs the optimise requests of one explorer, one at a time, in a background thread.
+class OptimizeJobs:
+    """Runs the optimize requests of one explorer, one at a time, in a background thread.
 
     ``send(content, buffers)`` is called from the worker thread for frames and from either thread for
-    ``optimise_done``; ipykernel lets comms send from any thread.
+    ``optimize_done``; ipykernel lets comms send from any thread.
     """
 
     def __init__(self, backend: ExplorerBackend, send: Send, *, seed: int = 0, cache_size: int = 32):
@@ -109,7 +111,7 @@ class OptimiseJobs:
         self.seed = seed
         self.cache_size = cache_size
         self.cache: OrderedDict[tuple[Any, ...], Finished] = OrderedDict()
-        self.optimisations = 0  # runs started (not answered from the cache); tests count them
+        self.optimizations = 0  # runs started (not answered from the cache); tests count them
         self._lock = threading.Lock()
         self._job: _Job | None = None
         # the explorer's own images, once: images opened from the patch grid later do not change it (nor the cache)
@@ -117,24 +119,24 @@ class OptimiseJobs:
 
     # -- the protocol ---------------------------------------------------------------------------------------
     def handle(self, content: dict[str, Any], selection: Selection) -> None:
-        """Answer a MSG_OPTIMISE or MSG_OPTIMISE_CANCEL message."""
-        if content.get("kind") == protocol.MSG_OPTIMISE:
+        """Answer a MSG_OPTIMIZE or MSG_OPTIMIZE_CANCEL message."""
+        if content.get("kind") == protocol.MSG_OPTIMIZE:
             self.start(content, selection)
-        elif content.get("kind") == protocol.MSG_OPTIMISE_CANCEL:
+        elif content.get("kind") == protocol.MSG_OPTIMIZE_CANCEL:
             self.cancel(content.get("run"))
 
     def start(self, request: dict[str, Any], selection: Selection) -> None:
         """Cancel the running job, then answer ``request`` from the cache, with an error, or by a new job.
 
         Translating the request (and any forward pass it needs) happens here, on the caller's thread, so that a
-        bad request is answered at once and the worker only optimises.
+        bad request is answered at once and the worker only optimizes.
         """
         run_id = request.get("id")
         self.cancel()
         try:
             fields = request.get("selection") or {}
             if not isinstance(fields, dict):
-                raise OptimiseRequestError(f"selection must be an object of selection fields; got {fields!r}")
+                raise OptimizeRequestError(f"selection must be an object of selection fields; got {fields!r}")
             selection = Selection.parse(fields, selection)  # the view's latest
             plan = self.plan(request, selection)
         except Exception as error:
@@ -157,8 +159,8 @@ class OptimiseJobs:
         with self._lock:
             previous, self._job = self._job, job
             job.thread = threading.Thread(target=self._work, args=(job, model, previous),
-                                          name="nbsaliency-optimise", daemon=True)
-        self.optimisations += 1
+                                          name="nbsaliency-optimize", daemon=True)
+        self.optimizations += 1
         job.thread.start()
 
     def cancel(self, run_id: Any = None) -> None:
@@ -192,10 +194,10 @@ class OptimiseJobs:
         """What ``request`` asks to run for ``selection``; raises with a plain-words message when it cannot."""
         visualisation, steps = request.get("visualisation"), request.get("steps")
         if visualisation not in VISUALISATIONS:
-            raise OptimiseRequestError(f"unknown visualisation {visualisation!r}; choose one of "
+            raise OptimizeRequestError(f"unknown visualisation {visualisation!r}; choose one of "
                                        f"{', '.join(VISUALISATIONS)}")
         if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-            raise OptimiseRequestError(f"steps must be a whole number from 1 to {MAX_STEPS}; got {steps!r}")
+            raise OptimizeRequestError(f"steps must be a whole number from 1 to {MAX_STEPS}; got {steps!r}")
         session = self.backend.session(selection.image_index)
         x = session.x.detach().clone()
         size = tuple(int(s) for s in x.shape[-2:])
@@ -239,7 +241,7 @@ class OptimiseJobs:
         n_classes = output.shape[1]
         c = selection.target_class if selection.target_class >= 0 else int(output[0].argmax())
         if c >= n_classes:
-            raise OptimiseRequestError(f"class {c} is out of range: the model has {n_classes} classes "
+            raise OptimizeRequestError(f"class {c} is out of range: the model has {n_classes} classes "
                                        f"(valid 0..{n_classes - 1})")
         return c
 
@@ -252,14 +254,14 @@ class OptimiseJobs:
         if isinstance(target, Channel):
             target = Channel(target.layer, target.c, reduce="mean")
         if not isinstance(target, Channel | Neuron | LayerNorm):
-            raise OptimiseRequestError(f"activation maximisation cannot use the target {target!r}")
+            raise OptimizeRequestError(f"activation maximisation cannot use the target {target!r}")
         target.values(session.recording)  # indices checked now, with the engine's messages
         return target
 
     # -- the worker ------------------------------------------------------------------------------------------
     def _work(self, job: _Job, model: nn.Module, previous: _Job | None) -> None:
         if previous is not None and previous.thread is not None:
-            previous.thread.join()  # one optimisation at a time; it was cancelled before this job started
+            previous.thread.join()  # one optimization at a time; it was cancelled before this job started
         if job.cancel.is_set():
             self._done(job.run_id, cancelled=True)
             return
@@ -283,8 +285,8 @@ class OptimiseJobs:
 
     # -- messages ----------------------------------------------------------------------------------------------
     def _frame(self, run_id: Any, step: int, steps: int, value: float | None, rgba: np.ndarray) -> None:
-        content = {"kind": protocol.MSG_OPTIMISE_FRAME, "run": run_id, "step": int(step), "steps": int(steps),
-                   "value": value, "image": {"shape": list(rgba.shape)}}
+        content = protocol.OptimizeFrameMessage(kind="optimize_frame", run=run_id, step=int(step), steps=int(steps),
+                                                value=value, image=protocol.ImageInfo(shape=list(rgba.shape)))
         self.send(content, [np.ascontiguousarray(rgba, dtype=np.uint8).tobytes()])
 
     def _done(self, run_id: Any, *, cancelled: bool = False, cached: bool = False,
@@ -293,9 +295,27 @@ class OptimiseJobs:
         if error is not None:
             message = plain_words(error)
             report_unexpected(error)
-        content = {"kind": protocol.MSG_OPTIMISE_DONE, "run": run_id, "cancelled": cancelled, "cached": cached,
-                   "error": message}
+        content = protocol.OptimizeDoneMessage(kind="optimize_done", run=run_id, cancelled=cancelled, cached=cached,
+                                               error=message)
         try:
             self.send(content, [])
         except Exception:  # the comm is gone (widget closed): nothing left to tell
             traceback.print_exc()
+
+
+class OptimizationPanel(Panel):
+    """The optimization panel (the view's ``js/src/panels/optimization/``): MSG_OPTIMIZE and MSG_OPTIMIZE_CANCEL
+    answered by :class:`OptimizeJobs` for the widget's current selection."""
+
+    name = "optimization"
+    kinds = (protocol.MSG_OPTIMIZE, protocol.MSG_OPTIMIZE_CANCEL)
+
+    def __init__(self, host: Any, **options: Any):
+        super().__init__(host)
+        self.jobs = OptimizeJobs(host.backend, lambda content, buffers: host.send(content, buffers))
+
+    def handle(self, content: dict[str, Any]) -> None:
+        self.jobs.handle(content, self.host.selection)
+
+    def close(self) -> None:
+        self.jobs.close()

@@ -1,9 +1,9 @@
 """Top-activating patches of the Explorer: the patch index built in the background, the top-9 grid of the
 selected ``(layer, channel)`` answered off the comm handler, and a patch's image opened as the explorer's input.
 
-Pure engine code (no widget imports), the twin of :mod:`nbsaliency.optimise_jobs`: :class:`PatchJobs` answers
-the patch messages of the protocol (:mod:`nbsaliency.protocol`) by calling ``send(content, buffers)``, and reports
-the index's state through ``on_status(IndexState)``.
+No widget imports; the twin of :mod:`nbsaliency.explorer.optimization`: :class:`PatchJobs` answers the patch
+messages of the protocol (:mod:`nbsaliency.explorer.protocol`) by calling ``send(content, buffers)``, and
+reports the index's state through ``on_status(IndexState)``; :class:`PatchesPanel` plugs it into the widget.
 
 One worker thread does the long work, one job at a time: first the index (:meth:`PatchIndex.build
 <nbsaliency.patches.PatchIndex.build>` or ``load_or_build`` for a path; progress every ``PROGRESS_EVERY_S``,
@@ -25,7 +25,7 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +38,14 @@ from ..patches import PROJECTION_METHODS, ImageSource, IndexBuildCancelled, Patc
 from ..receptive_field import ReceptiveFields
 from . import protocol
 from .backend import ExplorerBackend, display_image
+from .panel import Panel
 
 Send = Callable[[dict[str, Any], list[bytes]], None]
 IndexSpec = PatchIndex | str | Path | None
 
 FALLBACK_PROJECTION = "deconvnet"
 PROGRESS_EVERY_S = 0.2
+clock: Callable[[], float] = time.monotonic  # the progress throttle's clock (tests put a fake one here)
 
 
 class PatchRequestError(NbsaliencyError, ValueError):
@@ -285,12 +287,12 @@ class PatchJobs:
                 self._project(request)
 
     def _build(self) -> None:
-        last = [0.0]
+        last: list[float] = []  # when progress was last reported; empty: never (the first report always goes out)
 
         def progress(done: int, total: int | None) -> None:
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_EVERY_S or (total is not None and done >= total):
-                last[0] = now
+            now = clock()
+            if not last or now - last[0] >= PROGRESS_EVERY_S or (total is not None and done >= total):
+                last[:] = [now]
                 self._report(IndexState("building", done, -1 if total is None else total))
 
         notes: list[str] = []  # a stale or corrupted saved index, rebuilt: shown in the panel
@@ -372,17 +374,52 @@ class PatchJobs:
         with self._lock:
             self._seq += 1
             seq = self._seq
-        content = {
-            "kind": protocol.MSG_PATCHES_RESULT, "id": request_id, "seq": seq, "layer": field("layer"),
-            "channel": field("channel"), "method": field("method"),
-            "projection": "" if isinstance(request, dict) else request.projection,
-            "note": "" if isinstance(request, dict) else request.note,
-            "ready": ready, "superseded": superseded, "error": "" if error is None else plain_words(error),
-            "patches": [{"rank": i, "value": p.value, "image": p.image, "y": p.y, "x": p.x, "box": list(p.box),
-                         "shape": list(p.patch.shape)} for i, p in enumerate(patches)],
-        }
+        content = protocol.PatchesResultMessage(
+            kind="patches_result", id=request_id, seq=seq, layer=field("layer"), channel=field("channel"),
+            method=field("method"), projection="" if isinstance(request, dict) else request.projection,
+            note="" if isinstance(request, dict) else request.note,
+            ready=ready, superseded=superseded, error="" if error is None else plain_words(error),
+            patches=[protocol.PatchInfo(rank=i, value=p.value, image=p.image, y=p.y, x=p.x, box=list(p.box),
+                                        shape=list(p.patch.shape)) for i, p in enumerate(patches)],
+        )
         buffers = [b for p in patches for b in (p.patch.tobytes(), p.projection.tobytes())]
         try:
             self.send(content, buffers)
         except Exception:  # the comm is gone (widget closed)
             traceback.print_exc()
+
+
+class PatchesPanel(Panel):
+    """The patches panel (the view's ``js/src/panels/patches/``): the index's state in three traits, grids and
+    index commands answered by :class:`PatchJobs`, and MSG_PATCH_OPEN turned into a selection of the widget."""
+
+    name = "patches"
+    kinds = (protocol.MSG_PATCHES, protocol.MSG_INDEX_CANCEL, protocol.MSG_INDEX_BUILD, protocol.MSG_PATCH_OPEN)
+    traits = {"index_status": "none", "index_progress": [0, -1], "index_message": ""}
+    options = ("dataset", "patch_index")
+
+    def __init__(self, host: Any, *, dataset: Any = None, patch_index: IndexSpec = None, **options: Any):
+        super().__init__(host)
+        self.jobs = PatchJobs(host.backend, lambda content, buffers: host.send(content, buffers), self._on_index_state,
+                              dataset=dataset, index=patch_index)
+
+    def _on_index_state(self, state: IndexState) -> None:
+        # The status goes last, so the view sees a new status with its progress and message already set.
+        self.host.set_traits({"index_progress": [state.done, state.total], "index_message": state.message,
+                              "index_status": state.status})
+
+    def handle(self, content: dict[str, Any]) -> None:
+        if content.get("kind") != protocol.MSG_PATCH_OPEN:
+            self.jobs.handle(content)
+            return
+        try:
+            image_index, layer, channel, position = self.jobs.open(content)
+        except Exception as error:
+            self.host.show_error(None, error)
+            return
+        self.host.set_traits({"n_images": len(self.host.backend.inputs)})
+        self.host.select(replace(self.host.selection, image_index=image_index, layer=layer, channel=channel,
+                                 position=position, target="neuron"))
+
+    def close(self) -> None:
+        self.jobs.close()

@@ -1,11 +1,15 @@
-"""``nbs.Explorer``: the live widget. Traits and message translation only; the numbers come from
-:class:`nbsaliency.explore.ExplorerBackend`. The protocol is described once, in :mod:`nbsaliency.protocol`."""
+"""``nbs.Explorer``: the live widget, and the only module that imports anywidget / traitlets. Traits and message
+dispatch only: the numbers come from :class:`~nbsaliency.explorer.backend.ExplorerBackend`, the messages are
+answered by the panels (:mod:`nbsaliency.explorer.panels`), looked up by kind. The protocol is written once, in
+:mod:`nbsaliency.explorer.protocol`."""
 
 from __future__ import annotations
 
-import dataclasses
+import atexit
+import base64
 import threading
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +18,38 @@ import traitlets
 
 from ..errors import plain_words, report_unexpected
 from . import protocol
+from .attribution import error_message, result_message, selection_fields
 from .backend import ExplorerBackend, Result, Selection
 from .figure import explorer_figure, figure_png
-from .optimization import OptimiseJobs  # optimisation panel
-from .patches import IndexSpec, IndexState, PatchJobs  # top-activating patches
+from .panel import Panel, message_table
+from .panels import PANELS
+from .patches import IndexSpec
 
 _STATIC = Path(__file__).parent.parent / "static"
+_TRAIT_TYPES: dict[type, Callable[[Any], traitlets.TraitType]] = {
+    str: traitlets.Unicode, bool: traitlets.Bool, int: traitlets.Int, float: traitlets.Float, list: traitlets.List,
+}
 
 
-class Explorer(anywidget.AnyWidget):
+def _panel_traits(panels: Sequence[type[Panel]]) -> type[traitlets.HasTraits]:
+    """A mixin with the synced traits the panels declare (name -> default; the type follows the default)."""
+    traits = {name: _TRAIT_TYPES[type(default)](default).tag(sync=True)
+              for panel in panels for name, default in panel.traits.items()}
+    return type("PanelTraits", (traitlets.HasTraits,), traits)
+
+
+_LIVE: weakref.WeakSet[Explorer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_background_work() -> None:
+    """Interpreter exit with a live Explorer: stop and join every panel's worker first, so no thread is still
+    inside torch while the interpreter tears down (which aborts the process)."""
+    for explorer in list(_LIVE):
+        explorer._close_panels()
+
+
+class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
     """Explore what ``model`` looks at in ``images``: attribution maps, activation maps and predictions,
     with linked Image / Layer / Channel / Neuron / Method / Target controls.
 
@@ -60,39 +87,39 @@ class Explorer(anywidget.AnyWidget):
     n_images = traitlets.Int(0).tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
-    # -- top-activating patches --
-    index_status = traitlets.Unicode("none").tag(sync=True)
-    index_progress = traitlets.List(traitlets.Int(), default_value=[0, -1]).tag(sync=True)
-    index_message = traitlets.Unicode("").tag(sync=True)
-    # -- end top-activating patches --
 
     def __init__(self, model: Any, images: Any, labels: Sequence[str] | None = None, dataset: Any = None,
                  preprocess: Callable[[Any], Any] | None = None, patch_index: IndexSpec = None, **kwargs: Any):
         self._backend = ExplorerBackend(model, images, labels=labels, preprocess=preprocess)
         self._seq = 0
+        self._seq_lock = threading.Lock()
         self._applying = False
-        self._traits_lock = threading.RLock()  # the patch worker reports the index's state from its thread
+        self._traits_lock = threading.RLock()  # panels' workers set traits from their threads
         self._result: Result | None = None
+        self._panels: dict[str, Panel] = {}
         selection = self._backend.default_selection()
         super().__init__(
-            layers=[{"name": n, "shape": list(s), "type": t} for n, s, t in self._backend.layers],
-            methods=[{"name": n, "label": label, "signed": rgb} for n, label, rgb in self._backend.methods],
+            layers=[protocol.LayerInfo(name=n, shape=list(s), type=t) for n, s, t in self._backend.layers],
+            methods=[protocol.MethodInfo(name=n, label=label, rgb_view=rgb) for n, label, rgb in self._backend.methods],
             labels=self._backend.labels,
             n_images=len(self._backend.inputs),
-            **{**self._selection_traits(selection), **kwargs},
+            **{**selection_fields(selection), **kwargs},
         )
-        # -- optimisation panel: background jobs, frames sent from their thread (optimise_jobs.py) --
-        self._jobs = OptimiseJobs(self._backend, lambda content, buffers: self.send(content, buffers))
-        # -- end optimisation panel --
-        # -- top-activating patches: index built and grids projected in a worker thread (patch_jobs.py) --
-        self._patches = PatchJobs(self._backend, lambda content, buffers: self.send(content, buffers),
-                                  self._on_index_state, dataset=dataset, index=patch_index)
-        # -- end top-activating patches --
+        options = {"dataset": dataset, "patch_index": patch_index}
+        for panel_type in PANELS:
+            panel = panel_type(self, **{name: options[name] for name in panel_type.options})
+            self._panels[panel.name] = panel
+        self._handlers = message_table(list(self._panels.values()))
+        _LIVE.add(self)
         self.on_msg(self._on_message)
         self.observe(self._on_selection_trait, names=list(protocol.SELECTION_TRAITS))
-        self._compute(self.selection, request_id=None)
+        self.select(self.selection)
 
-    # -- the selection ----------------------------------------------------------------------------------
+    # -- what panels see (nbsaliency.explorer.panel.Host) ---------------------------------------------------
+    @property
+    def backend(self) -> ExplorerBackend:
+        return self._backend
+
     @property
     def selection(self) -> Selection:
         """The whole current selection."""
@@ -100,122 +127,65 @@ class Explorer(anywidget.AnyWidget):
                          position=tuple(self.position), method=self.method, target=self.target,
                          target_class=self.target_class)
 
-    @staticmethod
-    def _selection_traits(selection: Selection) -> dict[str, Any]:
-        fields = dataclasses.asdict(selection)
-        fields["position"] = list(selection.position)
-        return fields
+    def set_traits(self, values: Mapping[str, Any]) -> None:
+        # From workers: no hold_sync here (it is one flag per widget, and would collect the kernel thread's own
+        # trait writes and could lose them); the lock keeps these out of select()'s hold_sync.
+        with self._traits_lock:
+            for name, value in values.items():
+                setattr(self, name, value)
 
-    def _on_selection_trait(self, change: dict[str, Any]) -> None:
-        if not self._applying:
-            self._compute(self.selection, request_id=None)
-
-    def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
-        # -- optimisation panel --
-        if isinstance(content, dict) and content.get("kind") in (protocol.MSG_OPTIMISE, protocol.MSG_OPTIMISE_CANCEL):
-            self._jobs.handle(content, self.selection)
-            return
-        # -- end optimisation panel --
-        # -- top-activating patches --
-        if isinstance(content, dict) and content.get("kind") == protocol.MSG_PATCH_OPEN:
-            self._open_patch(content)
-            return
-        if isinstance(content, dict) and content.get("kind") in (protocol.MSG_PATCHES, protocol.MSG_INDEX_CANCEL,
-                                                                 protocol.MSG_INDEX_BUILD):
-            self._patches.handle(content)
-            return
-        # -- end top-activating patches --
-        if not isinstance(content, dict) or content.get("kind") != protocol.MSG_SELECT:
-            return
-        request_id = content.get("id")
-        try:
-            selection = Selection.parse(content.get("selection") or {}, self.selection)
-        except Exception as error:  # malformed request: answer it, keep the state
-            self._send_error(request_id, error)
-            return
-        self._compute(selection, request_id)
-
-    # -- computing and answering --------------------------------------------------------------------------
-    def _compute(self, selection: Selection, request_id: Any) -> None:
+    def select(self, selection: Selection, request_id: int | None = None) -> None:
+        """Compute ``selection``; on success it becomes the widget's selection and the result is sent."""
         self.busy = True
         try:
             result = self._backend.compute(selection)
         except Exception as error:
-            self._send_error(request_id, error)
-            return
-        finally:
             self.busy = False
+            self.show_error(request_id, error)
+            return
         self._result = result
         self._applying = True
         try:
             with self._traits_lock, self.hold_sync():
-                for name, value in self._selection_traits(result.selection).items():
+                for name, value in selection_fields(result.selection).items():
                     setattr(self, name, value)
                 self.error = ""
+                self.busy = False
         finally:
             self._applying = False
-        self._send_result(request_id, result)
+        self.send(*result_message(result, request_id, self._next_seq()))
 
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def _send_result(self, request_id: Any, result: Result) -> None:
-        content = {
-            "kind": protocol.MSG_RESULT, "id": request_id, "seq": self._next_seq(), "error": "",
-            "image_index": result.selection.image_index,
-            "image": {"shape": list(result.image_rgba.shape)},
-            "attribution": {"shape": list(result.attribution.shape), "signed": result.rgb_view},
-            "activations": {"shape": list(result.activations.shape), "layer": result.selection.layer},
-            "predictions": [dataclasses.asdict(p) for p in result.predictions],
-            "selection": self._selection_traits(result.selection),
-        }
-        buffers = [result.image_rgba.tobytes(), result.attribution.astype("<f4").tobytes(),
-                   result.activations.astype("<f4").tobytes()]
-        self.send(content, buffers)
-
-    def _send_error(self, request_id: Any, error: Exception) -> None:
+    def show_error(self, request_id: int | None, error: BaseException) -> None:
         message = plain_words(error)
         report_unexpected(error)
         self.error = message
-        content = {
-            "kind": protocol.MSG_RESULT, "id": request_id, "seq": self._next_seq(), "error": message,
-            "image_index": self.image_index, "image": {"shape": [0, 0, 4]}, "attribution": None,
-            "activations": None, "predictions": [], "selection": self._selection_traits(self.selection),
-        }
-        self.send(content, [b"", b"", b""])
+        self.send(*error_message(message, request_id, self._next_seq(), self.selection))
 
-    # -- top-activating patches --
-    def _on_index_state(self, state: IndexState) -> None:
-        # From the worker thread: no hold_sync here (it is one flag per widget, and would collect the kernel
-        # thread's own trait writes and could lose them); the lock keeps these out of _compute's hold_sync.
-        # The status goes last, so the view sees a new status with its progress and message already set.
-        with self._traits_lock:
-            self.index_progress = [state.done, state.total]
-            self.index_message = state.message
-            self.index_status = state.status
+    # -- messages ---------------------------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq
 
-    def _open_patch(self, content: dict[str, Any]) -> None:
-        try:
-            image_index, layer, channel, position = self._patches.open(content)
-        except Exception as error:
-            self._send_error(None, error)
-            return
-        with self._traits_lock:
-            self.n_images = len(self._backend.inputs)
-        self._compute(dataclasses.replace(self.selection, image_index=image_index, layer=layer, channel=channel,
-                                          position=position, target="neuron"), request_id=None)
+    def _on_selection_trait(self, change: dict[str, Any]) -> None:
+        if not self._applying:
+            self.select(self.selection)
 
-    # -- end top-activating patches --
-    # -- optimisation panel and top-activating patches --
+    def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
+        panel = self._handlers.get(content.get("kind")) if isinstance(content, dict) else None
+        if panel is not None:
+            panel.handle(content)
+
+    def _close_panels(self) -> None:
+        for panel in getattr(self, "_panels", {}).values():  # also for an explorer whose __init__ raised
+            panel.close()
+
     def close(self) -> None:
-        """Close the widget; a running optimisation and an index being built are cancelled first."""
-        for jobs in (getattr(self, "_jobs", None), getattr(self, "_patches", None)):
-            if jobs is not None:
-                jobs.close()
+        """Close the widget; every panel's background work (an optimization, an index build) stops first."""
+        self._close_panels()
+        _LIVE.discard(self)
         super().close()
 
-    # -- end optimisation panel and top-activating patches --
     # -- static output ----------------------------------------------------------------------------------
     def figure(self):
         """A matplotlib Figure of the current view (same display settings as the widget)."""
@@ -229,7 +199,5 @@ class Explorer(anywidget.AnyWidget):
         if self._result is None:
             return bundle
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        import base64
-
         data = {**data, "image/png": base64.b64encode(figure_png(self.figure())).decode("ascii")}
         return data, metadata

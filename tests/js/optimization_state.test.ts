@@ -12,23 +12,23 @@ import {
 } from "../../js/src/panels/optimization/state";
 import { formatValue } from "../../js/src/lib/format";
 import {
-  MSG_OPTIMISE_DONE,
-  MSG_OPTIMISE_FRAME,
-  OPTIMISE_VISUALISATIONS,
-  type OptimiseDoneMessage,
-  type OptimiseFrameMessage,
+  MSG_OPTIMIZE_DONE,
+  MSG_OPTIMIZE_FRAME,
+  OPTIMIZE_VISUALISATIONS,
+  type OptimizeDoneMessage,
+  type OptimizeFrameMessage,
 } from "../../js/src/protocol";
 
-const frame = (run: number, step: number, value: number | null = 1.5, steps = 10): OptimiseFrameMessage => ({
-  kind: MSG_OPTIMISE_FRAME,
+const frame = (run: number, step: number, value: number | null = 1.5, steps = 10): OptimizeFrameMessage => ({
+  kind: MSG_OPTIMIZE_FRAME,
   run,
   step,
   steps,
   value,
   image: { shape: [2, 2, 4] },
 });
-const done = (run: number, extra: Partial<OptimiseDoneMessage> = {}): OptimiseDoneMessage => ({
-  kind: MSG_OPTIMISE_DONE,
+const done = (run: number, extra: Partial<OptimizeDoneMessage> = {}): OptimizeDoneMessage => ({
+  kind: MSG_OPTIMIZE_DONE,
   run,
   cancelled: false,
   cached: false,
@@ -36,7 +36,7 @@ const done = (run: number, extra: Partial<OptimiseDoneMessage> = {}): OptimiseDo
   ...extra,
 });
 
-describe("optimisation run state", () => {
+describe("optimization run state", () => {
   it("counts the frames of the current run and keeps the last step and value", () => {
     let s = started(7, 10);
     expect(s).toMatchObject({ run: 7, phase: "running", frames: 0, steps: 10 });
@@ -100,7 +100,7 @@ describe("helpers", () => {
   });
 
   it("names and explains every visualisation of the protocol", () => {
-    for (const v of OPTIMISE_VISUALISATIONS) {
+    for (const v of OPTIMIZE_VISUALISATIONS) {
       expect(VISUALISATION_TEXT[v]).toBeTruthy();
       expect(VISUALISATION_HINT[v]).toBeTruthy();
     }

@@ -52,7 +52,7 @@ export interface AttributionData {
   attr: Float32Array | null;
   shape: number[];
   /** The method gives signed values worth showing as an RGB image (deconvnet, guided, ...). */
-  signedMethod: boolean;
+  rgbView: boolean;
   caption: string;
 }
 
@@ -107,8 +107,8 @@ export class AttributionPanel {
       image.height === H && image.width === W ? image.rgba : resizeNearest(image.rgba, image.height, image.width, H, W);
     paintCanvas(this.map, overlay(base, heat, display.opacity), W, H);
     this.showColorbar(display, robustClip(sal, display.clip_percentile));
-    this.rgbFigure.hidden = !data.signedMethod;
-    if (data.signedMethod) paintCanvas(this.rgb, signedRGB(attr, shape, display.clip_percentile), W, H);
+    this.rgbFigure.hidden = !data.rgbView;
+    if (data.rgbView) paintCanvas(this.rgb, signedRGB(attr, shape, display.clip_percentile), W, H);
   }
 
   private showColorbar(display: DisplaySettings, clip: number): void {

@@ -1,23 +1,23 @@
 /**
- * The optimisation panel: runs a class model, activation maximisation, DeepDream or an inversion for the
- * current selection in the kernel (nbsaliency/optimise_jobs.py) and paints the image it streams, with the step
- * and the objective's value. DOM glue around the pure state of optimise_state.ts.
+ * The optimization panel: runs a class model, activation maximisation, DeepDream or an inversion for the
+ * current selection in the kernel (nbsaliency/optimize_jobs.py) and paints the image it streams, with the step
+ * and the objective's value. DOM glue around the pure state of optimize_state.ts.
  *
  * `data-frames` on the panel counts the frames painted for the current run (end-to-end tests wait on it).
  */
 import { decodeRGBA } from "../../lib/decode";
 import { field, h, paintCanvas, setOptions } from "../../lib/dom";
 import {
-  MSG_OPTIMISE,
-  MSG_OPTIMISE_CANCEL,
-  MSG_OPTIMISE_DONE,
-  OPTIMISE_MAX_STEPS,
-  OPTIMISE_VISUALISATIONS,
-  type OptimiseCancelMessage,
-  type OptimiseMessage,
+  MSG_OPTIMIZE,
+  MSG_OPTIMIZE_CANCEL,
+  MSG_OPTIMIZE_DONE,
+  OPTIMIZE_MAX_STEPS,
+  OPTIMIZE_VISUALISATIONS,
+  type OptimizeCancelMessage,
+  type OptimizeMessage,
   type Selection,
-  isOptimiseDoneMessage,
-  isOptimiseFrameMessage,
+  isOptimizeDoneMessage,
+  isOptimizeFrameMessage,
   isVisualisation,
 } from "../../protocol";
 import {
@@ -35,26 +35,26 @@ import {
 
 const DEFAULT_STEPS = 100;
 
-export class OptimisePanel {
+export class OptimizePanel {
   readonly element: HTMLElement;
-  private readonly send: (msg: OptimiseMessage | OptimiseCancelMessage) => void;
+  private readonly send: (msg: OptimizeMessage | OptimizeCancelMessage) => void;
   private readonly selection: () => Selection;
   private nextRun: number;
   private state: RunState = IDLE;
 
   private readonly visualisation = h("select");
-  private readonly steps = h("input", { type: "number", min: 1, max: OPTIMISE_MAX_STEPS, step: 1 });
+  private readonly steps = h("input", { type: "number", min: 1, max: OPTIMIZE_MAX_STEPS, step: 1 });
   private readonly runButton = h("button", { type: "button", class: "nbs-button" }, "Run");
   private readonly cancelButton = h("button", { type: "button", class: "nbs-button" }, "Cancel");
   private readonly canvas = h("canvas", {
     class: "nbs-pixelated",
-    "aria-label": "Optimised image",
+    "aria-label": "Optimized image",
     role: "img",
     width: 64, // a square placeholder until the first frame sets the image's size
     height: 64,
   });
   private readonly hint = h("p", { class: "nbs-caption" });
-  private readonly status = h("p", { class: "nbs-optimise-status", role: "status" });
+  private readonly status = h("p", { class: "nbs-optimize-status", role: "status" });
 
   /**
    * @param send sends a message to the kernel
@@ -63,7 +63,7 @@ export class OptimisePanel {
    * @param firstRun the first run id (views of one model start far apart, so runs never collide)
    */
   constructor(
-    send: (msg: OptimiseMessage | OptimiseCancelMessage) => void,
+    send: (msg: OptimizeMessage | OptimizeCancelMessage) => void,
     selection: () => Selection,
     firstRun = 1,
   ) {
@@ -72,17 +72,17 @@ export class OptimisePanel {
     this.nextRun = firstRun;
     setOptions(
       this.visualisation,
-      OPTIMISE_VISUALISATIONS.map((v) => ({ value: v, text: VISUALISATION_TEXT[v] })),
+      OPTIMIZE_VISUALISATIONS.map((v) => ({ value: v, text: VISUALISATION_TEXT[v] })),
       "activation_maximisation",
     );
     this.steps.value = String(DEFAULT_STEPS);
     this.element = h(
       "section",
-      { class: "nbs-panel nbs-optimise", "aria-label": "Optimisation" },
-      h("h3", {}, "Optimisation"),
+      { class: "nbs-panel nbs-optimize", "aria-label": "Optimization" },
+      h("h3", {}, "Optimization"),
       h(
         "div",
-        { class: "nbs-control-group", role: "group", "aria-label": "Optimisation settings" },
+        { class: "nbs-control-group", role: "group", "aria-label": "Optimization settings" },
         field("Visualisation", this.visualisation),
         field("Steps", this.steps),
         this.runButton,
@@ -112,7 +112,7 @@ export class OptimisePanel {
     }
     const run = this.nextRun++;
     this.state = started(run, steps);
-    const msg: OptimiseMessage = { kind: MSG_OPTIMISE, id: run, visualisation, steps, selection: this.selection() };
+    const msg: OptimizeMessage = { kind: MSG_OPTIMIZE, id: run, visualisation, steps, selection: this.selection() };
     this.send(msg);
     this.update();
   }
@@ -120,28 +120,28 @@ export class OptimisePanel {
   /** Ask the kernel to stop the current run before its next step. */
   cancel(): void {
     if (this.state.phase !== "running" || this.state.run === null) return;
-    const msg: OptimiseCancelMessage = { kind: MSG_OPTIMISE_CANCEL, run: this.state.run };
+    const msg: OptimizeCancelMessage = { kind: MSG_OPTIMIZE_CANCEL, run: this.state.run };
     this.send(msg);
     this.cancelButton.disabled = true; // the kernel's done message re-enables Run's partner
   }
 
   /** Handle a custom message; false when it is not one of the panel's. */
   handle(msg: unknown, buffers: DataView[] = []): boolean {
-    if (isOptimiseFrameMessage(msg)) {
+    if (isOptimizeFrameMessage(msg)) {
       if (acceptsFrame(this.state, msg)) {
         const [H, W] = msg.image.shape;
         try {
           paintCanvas(this.canvas, decodeRGBA(buffers[0] ?? new ArrayBuffer(0), msg.image.shape), W, H);
           this.state = withFrame(this.state, msg);
         } catch (err) {
-          const error = `Could not show the optimised image: ${err instanceof Error ? err.message : String(err)}`;
-          this.state = withDone(this.state, { kind: MSG_OPTIMISE_DONE, run: msg.run, cancelled: false, cached: false, error });
+          const error = `Could not show the optimized image: ${err instanceof Error ? err.message : String(err)}`;
+          this.state = withDone(this.state, { kind: MSG_OPTIMIZE_DONE, run: msg.run, cancelled: false, cached: false, error });
         }
         this.update();
       }
       return true;
     }
-    if (isOptimiseDoneMessage(msg)) {
+    if (isOptimizeDoneMessage(msg)) {
       this.state = withDone(this.state, msg);
       this.update();
       return true;
@@ -162,7 +162,7 @@ export class OptimisePanel {
     this.hint.textContent = isVisualisation(v) ? VISUALISATION_HINT[v] : "";
     this.status.textContent =
       steps === null && !running
-        ? `Steps must be a whole number from 1 to ${OPTIMISE_MAX_STEPS}.`
+        ? `Steps must be a whole number from 1 to ${OPTIMIZE_MAX_STEPS}.`
         : statusText(this.state);
   }
 }

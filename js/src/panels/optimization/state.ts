@@ -1,12 +1,12 @@
 /**
- * The optimisation panel's state, without the DOM: which run is current, which frames and done messages
+ * The optimization panel's state, without the DOM: which run is current, which frames and done messages
  * belong to it, and the words of its status line. Messages of other runs (an earlier run that was replaced, a
  * run another view of the same model started) change nothing.
  */
 import {
-  OPTIMISE_MAX_STEPS,
-  type OptimiseDoneMessage,
-  type OptimiseFrameMessage,
+  OPTIMIZE_MAX_STEPS,
+  type OptimizeDoneMessage,
+  type OptimizeFrameMessage,
   type Visualisation,
 } from "../../protocol";
 import { formatValue } from "../../lib/format";
@@ -60,12 +60,12 @@ export function started(run: number, steps: number): RunState {
 }
 
 /** Whether a frame belongs to the current run and should be painted. */
-export function acceptsFrame(state: RunState, msg: OptimiseFrameMessage): boolean {
+export function acceptsFrame(state: RunState, msg: OptimizeFrameMessage): boolean {
   return state.run !== null && msg.run === state.run && state.phase === "running";
 }
 
 /** The state after painting `msg` (call only when `acceptsFrame`). */
-export function withFrame(state: RunState, msg: OptimiseFrameMessage): RunState {
+export function withFrame(state: RunState, msg: OptimizeFrameMessage): RunState {
   return {
     ...state,
     frames: state.frames + 1,
@@ -76,7 +76,7 @@ export function withFrame(state: RunState, msg: OptimiseFrameMessage): RunState 
 }
 
 /** The state after the kernel ended a run; unchanged when `msg` is about another run. */
-export function withDone(state: RunState, msg: OptimiseDoneMessage): RunState {
+export function withDone(state: RunState, msg: OptimizeDoneMessage): RunState {
   if (state.run === null || msg.run !== state.run) return state;
   const phase: Phase = msg.error ? "error" : msg.cancelled ? "cancelled" : "done";
   return { ...state, phase, cached: msg.cached === true, error: msg.error ?? "" };
@@ -100,10 +100,10 @@ export function statusText(state: RunState): string {
   }
 }
 
-/** The Steps field as a whole number of steps in 1..OPTIMISE_MAX_STEPS, or null. */
+/** The Steps field as a whole number of steps in 1..OPTIMIZE_MAX_STEPS, or null. */
 export function parseSteps(text: string): number | null {
   const t = text.trim();
   if (!/^\d+$/.test(t)) return null;
   const n = Number(t);
-  return n >= 1 && n <= OPTIMISE_MAX_STEPS ? n : null;
+  return n >= 1 && n <= OPTIMIZE_MAX_STEPS ? n : null;
 }

@@ -1,4 +1,4 @@
-"""End to end: the Explorer's optimisation panel in a real JupyterLab 4 (headless Chromium). A run streams
+"""End to end: the Explorer's optimization panel in a real JupyterLab 4 (headless Chromium). A run streams
 frames into the panel, the rest of the widget keeps answering while it runs, Cancel stops it, and the widget
 keeps working afterwards."""
 
@@ -13,7 +13,7 @@ from tests.browser.test_explorer_e2e import REPAINT_S, change_and_wait
 
 pytestmark = pytest.mark.browser
 
-PANEL = f"{WIDGET} .nbs-optimise"
+PANEL = f"{WIDGET} .nbs-optimize"
 FRAMES_S = 60  # the first frames: shadow copy, the objective's first steps on a loaded 2-core machine
 
 
@@ -32,7 +32,7 @@ def button(nb: NotebookPage, name: str):
     return nb.page.locator(PANEL).get_by_role("button", name=name, exact=True)
 
 
-def test_lab_optimisation_streams_is_cancelled_and_the_widget_keeps_working(lab_tour: NotebookPage):
+def test_lab_optimization_streams_is_cancelled_and_the_widget_keeps_working(lab_tour: NotebookPage):
     nb = lab_tour
     panel = nb.page.locator(PANEL)
     status = panel.get_by_role("status")
@@ -42,12 +42,12 @@ def test_lab_optimisation_streams_is_cancelled_and_the_widget_keeps_working(lab_
 
     seen = wait_frames(nb, 2)
     assert "Running: step" in status.inner_text()
-    first = nb.canvas_digest("Optimised image")
+    first = nb.canvas_digest("Optimized image")
 
     # The kernel keeps answering the rest of the widget while the job runs, and the job goes on.
     change_and_wait(nb, lambda: nb.control("Method").select_option("deconvnet"))
     wait_frames(nb, seen + 1)
-    assert nb.canvas_digest("Optimised image") != first, "the streamed image did not change"
+    assert nb.canvas_digest("Optimized image") != first, "the streamed image did not change"
 
     button(nb, "Cancel").click()
     nb.page.wait_for_function("(sel) => document.querySelector(sel)?.dataset.phase === 'cancelled'", arg=PANEL,
