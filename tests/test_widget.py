@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -215,20 +216,19 @@ def test_bad_explorer_arguments(images, kwargs, message):
         Explorer(make_model("vgg"), images, **kwargs)
 
 
-# -- top-activating patches (patch_jobs.py) --
-class SlowImages(torch.utils.data.Dataset):
-    """A dataset that takes its time, so that a test sees the index while it is being built."""
+class HeldImages(torch.utils.data.Dataset):
+    """A dataset whose images after the first ``free`` wait for :attr:`go`, so that a test sees the index while it
+    is being built, however fast the machine."""
 
-    def __init__(self, images: torch.Tensor, delay_s: float = 0.01):
-        self.images, self.delay_s = images, delay_s
+    def __init__(self, images: torch.Tensor, free: int = 16):
+        self.images, self.free, self.go = images, free, threading.Event()
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        import time
-
-        time.sleep(self.delay_s)
+        if i >= self.free:
+            self.go.wait(60)
         return self.images[i]
 
 
@@ -291,8 +291,8 @@ def test_the_kernel_answers_while_the_index_builds_and_close_cancels_it(demo_mod
     demo_model.train()
     try:
         snapshot = ModelSnapshot.of(demo_model)
-        explorer = Explorer(demo_model, demo.images(3, seed=0).images,
-                            dataset=SlowImages(demo.images(400, seed=1).images))
+        dataset = HeldImages(demo.images(400, seed=1).images)
+        explorer = Explorer(demo_model, demo.images(3, seed=0).images, dataset=dataset)
         sent = Recorder(explorer)
         assert explorer.index_status == "building"
         select(explorer, 1, method="guided", image_index=1)
@@ -301,7 +301,12 @@ def test_the_kernel_answers_while_the_index_builds_and_close_cancels_it(demo_mod
         explorer._on_message(explorer, {"kind": protocol.MSG_PATCHES, "id": 4, "layer": "block1.conv1",
                                         "channel": 0, "method": "gradient"}, [])
         assert sent.last[0]["ready"] is False
-        explorer.close()
+        closing = threading.Thread(target=explorer.close)
+        closing.start()  # cancels the build, then waits for it
+        while closing.is_alive() and not explorer._panels["patches"].jobs._cancel.is_set():
+            closing.join(0.01)
+        dataset.go.set()  # the held batch ends; the build stops before the next
+        closing.join()
         assert explorer.index_status == "cancelled"
         snapshot.assert_unchanged(demo_model)
     finally:
