@@ -1,12 +1,13 @@
 /**
- * The anywidget entry: glue between the model (traits + custom messages of protocol.py) and the view's
- * parts. No numerical code here: decoding is in decode.ts, pixels in render.ts, the request policy in queue.ts.
+ * The anywidget entry: glue between the model (traits + custom messages of protocol.ts) and the view's
+ * parts; the panels below the attribution view register their message kinds and traits (panels/index.ts). No numerical code here: decoding is in decode.ts, pixels in render.ts, the request policy in queue.ts.
  */
 import { ActivationGrid, type ActivationPick } from "./panels/attribution/activations";
 import { type Catalogue, Controls } from "./panels/attribution/controls";
 import { decodeFloat32, decodeRGBA } from "./lib/decode";
 import { h } from "./lib/dom";
 import { AttributionPanel, type InputImage, InputPanel } from "./panels/attribution/panel";
+import type { WidgetModel } from "./model";
 import {
   BUFFER_ACTIVATIONS,
   BUFFER_ATTRIBUTION,
@@ -23,22 +24,13 @@ import {
   isColormapName,
   isResultMessage,
 } from "./protocol";
-import { OptimizePanel } from "./panels/optimization/panel"; // optimization panel
-import { PatchesPanel } from "./panels/patches/panel"; // top-activating patches
-import { indexStateFrom, keyOf } from "./panels/patches/state"; // top-activating patches
+import { PANELS } from "./panels";
+import { type PanelContext, messageTable } from "./panels/panel";
 import { LatestWinsQueue } from "./lib/queue";
 import { activationColormap } from "./lib/render";
 import { TARGET_TEXT, selectionFrom, usesClass } from "./lib/selection";
 
-/** The part of anywidget's model interface (AFM) the view uses. */
-export interface WidgetModel {
-  get(name: string): unknown;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
-  on(event: string, callback: (...args: any[]) => void): void;
-  off(event?: string | null, callback?: ((...args: any[]) => void) | null): void;
-  send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[] | ArrayBufferView[]): void;
-}
+export type { WidgetModel } from "./model";
 
 interface Painted {
   result: ResultMessage;
@@ -132,20 +124,15 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     grid.element,
   );
   el.append(root);
-  // -- top-activating patches: the grid of the painted layer / channel, from the kernel's index --
-  const patches = new PatchesPanel(
-    (msg) => model.send(msg),
-    (name) => controls.catalogue.methods.find((m) => m.name === name)?.label ?? name,
+  const context: PanelContext = {
+    model,
     firstId,
-  );
-  root.append(patches.element);
-  const onIndexTrait = () => patches.setIndex(indexStateFrom((n) => model.get(n)));
-  onIndexTrait();
-  // -- end top-activating patches --
-  // -- optimization panel: runs in the kernel for the current selection, streamed (optimize_panel.ts) --
-  const optimize = new OptimizePanel((msg) => model.send(msg), () => controls.selection, firstId);
-  root.append(optimize.element);
-  // -- end optimization panel --
+    selection: () => controls.selection,
+    methodLabel: (name) => controls.catalogue.methods.find((m) => m.name === name)?.label ?? name,
+  };
+  const panels = PANELS.map((make) => make(context));
+  const handlers = messageTable(panels);
+  for (const panel of panels) root.append(panel.element);
 
   function showError(text: string): void {
     banner.textContent = text;
@@ -202,8 +189,12 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   }
 
   function onMessage(msg: unknown, buffers?: DataView[]): void {
-    if (optimize.handle(msg, buffers)) return; // optimization panel
-    if (patches.handle(msg, buffers)) return; // top-activating patches
+    const kind = typeof msg === "object" && msg !== null ? (msg as { kind?: unknown }).kind : undefined;
+    const panel = typeof kind === "string" ? handlers.get(kind) : undefined;
+    if (panel !== undefined) {
+      panel.handle(msg, buffers ?? []);
+      return;
+    }
     if (!isResultMessage(msg)) return;
     queue.resolve(msg.id);
     if (queue.shouldPaint(msg.seq)) {
@@ -216,7 +207,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
       // Show what was computed, unless the user has already asked for something newer.
       if (!queue.busy && msg.selection) controls.showSelection(msg.selection);
       root.dataset.paintedSeq = String(msg.seq);
-      if (msg.selection) patches.follow(keyOf(msg.selection)); // top-activating patches
+      if (msg.selection) for (const panel of panels) panel.follow?.(msg.selection);
     }
     updateBusy();
   }
@@ -249,7 +240,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     ...SELECTION_TRAITS.map((n): [string, () => void] => [`change:${n}`, onSelectionTrait]),
     ...DISPLAY_TRAITS.map((n): [string, () => void] => [`change:${n}`, onDisplayTrait]),
     ...["layers", "methods", "labels", "n_images"].map((n): [string, () => void] => [`change:${n}`, onCatalogue]),
-    ...["index_status", "index_progress", "index_message"].map((n): [string, () => void] => [`change:${n}`, onIndexTrait]),
+    ...panels.flatMap((panel) => panel.traits.map((n): [string, () => void] => [`change:${n}`, () => panel.onTraits?.()])),
   ];
   for (const [event, cb] of listeners) model.on(event, cb);
 
@@ -261,6 +252,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
 
   return () => {
     for (const [event, cb] of listeners) model.off(event, cb);
+    for (const panel of panels) panel.close?.();
     root.remove();
   };
 }
