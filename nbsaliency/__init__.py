@@ -39,7 +39,7 @@ from .patches import Patch, PatchIndex, top_patches
 from .receptive_field import Box, ReceptiveFields, receptive_field
 from .recording import ActivationUse
 from .session import Layer, Session
-from .targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
+from .targets import Channel, LayerEnergy, LayerNorm, Logit, Neuron, Probability, Target
 
 # isort: on
 
@@ -83,6 +83,7 @@ __all__ = [
     "L1",
     "L2",
     "Layer",
+    "LayerEnergy",
     "LayerNorm",
     "layers",
     "Logit",

@@ -47,3 +47,4 @@ def test_constants_are_derived_from_the_literal_types():
     assert protocol.SELECTION_TRAITS == ("image_index", "layer", "channel", "position", "method", "target",
                                          "target_class")
     assert protocol.DISPLAY_TRAITS == ("colormap", "opacity", "signed", "clip_percentile")
+

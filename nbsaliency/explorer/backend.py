@@ -19,7 +19,7 @@ from ..errors import InputError, NbsaliencyError, TargetError, TargetIndexError
 from ..methods import method_info, method_infos
 from ..methods.gradcam import CAM_METHODS, cam_layer_usable
 from ..session import Session
-from ..targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
+from ..targets import Channel, LayerEnergy, Logit, Neuron, Probability, Target
 from . import protocol
 
 TARGET_KINDS = protocol.TARGET_KINDS
@@ -179,7 +179,7 @@ class ExplorerBackend:
         if kind == "probability":
             return Probability(cls), selection
         if kind == "layer":
-            return LayerNorm(layer), selection
+            return LayerEnergy(layer), selection
         activation = session.activations(layer)
         if activation.dim() < 2:
             raise TargetError(f"layer {layer!r} has no channels (shape {tuple(activation.shape[1:])})")

@@ -35,7 +35,7 @@ from ..optimize import activation_maximisation, class_model, deepdream, invert
 from ..optimize.deepdream import octave_sizes
 from ..optimize.parameterisations import Range
 from ..optimize.runner import OptimisationResult
-from ..targets import Channel, LayerNorm, Logit, Neuron, Target
+from ..targets import Channel, LayerEnergy, Logit, Neuron, Target
 from . import protocol
 from .backend import ExplorerBackend, Selection, display_image
 from .panel import Panel
@@ -253,7 +253,7 @@ class OptimizeJobs:
         target, _ = self.backend.target(selection, session)
         if isinstance(target, Channel):
             target = Channel(target.layer, target.c, reduce="mean")
-        if not isinstance(target, Channel | Neuron | LayerNorm):
+        if not isinstance(target, Channel | Neuron | LayerEnergy):
             raise OptimizeRequestError(f"activation maximisation cannot use the target {target!r}")
         target.values(session.recording)  # indices checked now, with the engine's messages
         return target

@@ -1,5 +1,6 @@
 /**
- * Latest-wins request queue of the view (DESIGN.md, decision 6).
+ * Latest-wins request queue of the view: a live view never paints a result older than one it already painted,
+ * and rapid control changes leave at most one request waiting, so the kernel never works through a backlog.
  *
  * At most one request is in flight and at most one waits; a newer submit replaces the waiting one, or is
  * merged into it when a `merge` function is given (requests that carry only the changed fields).
