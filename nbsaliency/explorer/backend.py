@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 
 from ..errors import InputError, NbsaliencyError, TargetError, TargetIndexError
@@ -85,14 +86,28 @@ class Result:
     rgb_view: bool
 
 
+def three_channels(image: Tensor) -> Tensor:
+    """``(C, H, W)`` -> ``(3, H, W)`` by the display rule for any number of channels: 1 channel is grey, 2 are
+    false colour (red = channel 0, green = channel 1, blue = their mean), 3 are RGB, 4 or more show the first
+    three (e.g. RGB of RGBA or RGB-NIR)."""
+    if image.dim() != 3 or image.shape[0] < 1:
+        raise InputError(f"an image to display must be (C, H, W) with C >= 1; got shape {tuple(image.shape)}")
+    channels = image.shape[0]
+    if channels == 1:
+        return image.expand(3, -1, -1)
+    if channels == 2:
+        return torch.cat([image, image.mean(dim=0, keepdim=True)])
+    return image[:3]
+
+
 def display_image(x: Tensor) -> np.ndarray:
-    """A model input ``(C, H, W)`` as an RGBA uint8 image: kept if already in [0, 1], else rescaled."""
+    """A model input ``(C, H, W)`` (any C, see :func:`three_channels`) as an RGBA uint8 image ``(H, W, 4)``:
+    kept if already in [0, 1], else rescaled to it. The one helper behind the input image, the patch grid and
+    the optimization frames."""
     image = x.detach().float().cpu()
     if image.min() < 0 or image.max() > 1:
         image = (image - image.min()) / (image.max() - image.min()).clamp(min=1e-12)
-    if image.shape[0] == 1:
-        image = image.expand(3, -1, -1)
-    rgb = (image[:3].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    rgb = (three_channels(image).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     alpha = np.full((*rgb.shape[:2], 1), 255, dtype=np.uint8)
     return np.ascontiguousarray(np.concatenate([rgb, alpha], axis=2))
 

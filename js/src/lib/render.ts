@@ -73,6 +73,21 @@ export function robustClip(values: ArrayLike<number>, clipPercentile: number): n
   return m > 0 ? m : 1;
 }
 
+/**
+ * Positions along the colormap (nbsaliency/explorer/display.py computes the same for figure()):
+ * 0.5 + v / (2 clip) signed, |v| / clip otherwise, clipped to [0, 1] (NaN stays NaN).
+ */
+export function colourPositions(map: ArrayLike<number>, signed: boolean, clipPercentile: number): Float32Array {
+  const clip = robustClip(map, clipPercentile);
+  const out = new Float32Array(map.length);
+  for (let i = 0; i < map.length; i++) {
+    const v = map[i];
+    const t = signed ? 0.5 + v / (2 * clip) : Math.abs(v) / clip;
+    out[i] = t < 0 ? 0 : t > 1 ? 1 : t;
+  }
+  return out;
+}
+
 export interface HeatmapOptions {
   colormap: ColormapName;
   signed: boolean;
@@ -86,13 +101,11 @@ export interface HeatmapOptions {
 export function heatmapRGBA(map: Float32Array, H: number, W: number, opts: HeatmapOptions): RGBA {
   checkLength(map, H * W, "heatmapRGBA");
   const lut = colormapLUT(opts.colormap);
-  const clip = robustClip(map, opts.clipPercentile);
+  const positions = colourPositions(map, opts.signed, opts.clipPercentile);
   const out = new Uint8ClampedArray(H * W * 4);
   const nanIndex = opts.signed ? 128 : 0;
   for (let i = 0; i < map.length; i++) {
-    const v = map[i];
-    const t = opts.signed ? 0.5 + v / (2 * clip) : Math.abs(v) / clip;
-    const k = lutIndex(t, nanIndex) * 3;
+    const k = lutIndex(positions[i], nanIndex) * 3;
     out[i * 4] = lut[k];
     out[i * 4 + 1] = lut[k + 1];
     out[i * 4 + 2] = lut[k + 2];
