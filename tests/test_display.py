@@ -34,7 +34,8 @@ def cases() -> list[dict]:
                 out.append({
                     "name": name, "signed": signed, "clip_percentile": clip, "shape": list(attribution.shape),
                     "attribution": attribution.ravel().tolist(), "map": shown.ravel().tolist(),
-                    "clip": robust_clip(shown, clip), "positions": colour_positions(shown, signed, clip).ravel().tolist(),
+                    "clip": robust_clip(shown, clip),
+                    "positions": colour_positions(shown, signed, clip).ravel().tolist(),
                     "signed_rgb": np.round(signed_rgb_image(attribution, clip) * 255).astype(int).ravel().tolist(),
                 })
     return out

@@ -8,7 +8,8 @@ first out), so switching method, layer, channel or neuron on an image costs a ba
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -134,6 +135,15 @@ def _as_model_inputs(images: Tensor | Sequence[Any], preprocess: Callable[[Any],
     return converted
 
 
+@contextmanager
+def differentiable() -> Iterator[None]:
+    """Gradients on, inference mode off, whatever the caller's context: an Explorer made inside
+    ``torch.no_grad()`` or ``torch.inference_mode()`` (its first result is computed there) keeps no session
+    that later backward passes cannot use. The caller's modes are restored on exit."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
 class ExplorerBackend:
     """Sessions per image and the translation of a :class:`Selection` into targets and method options."""
 
@@ -161,7 +171,10 @@ class ExplorerBackend:
         if image_index in self._sessions:
             self._sessions.move_to_end(image_index)
         else:
-            self._sessions[image_index] = Session(self.model, self.inputs[image_index][None])
+            with differentiable():
+                x = self.inputs[image_index][None]
+                x = x.clone() if x.is_inference() else x  # made under inference_mode: a copy autograd can use
+                self._sessions[image_index] = Session(self.model, x)
             while len(self._sessions) > self._max_sessions:
                 self._sessions.popitem(last=False)
         return self._sessions[image_index]
@@ -214,6 +227,10 @@ class ExplorerBackend:
 
     def compute(self, selection: Selection) -> Result:
         """Attribution, activations and predictions for ``selection`` (errors name what is wrong)."""
+        with differentiable():
+            return self._compute(selection)
+
+    def _compute(self, selection: Selection) -> Result:
         info = method_info(selection.method)
         session = self.session(selection.image_index)
         activations = session.activations(selection.layer)[0]  # also checks the layer name
