@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import NoGradientPathError, UnsupportedActivationError
+from .methods import method_info
 from .model_state import evaluation_mode
 from .recording import ActivationUse, Recording, record_forward
 from .rules.backward_rules import BackwardRule, RuleSelector
@@ -99,8 +100,6 @@ class Session:
         A list of targets gives a batch of maps: ``(T, *x.shape[1:])`` for one image, ``(T, *x.shape)``
         for a batch of several.
         """
-        from .methods import method_info
-
         info = method_info(method)
         batched = isinstance(target, list | tuple)
         targets = [as_target(t) for t in (target if batched else [target])]

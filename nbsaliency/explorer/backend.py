@@ -19,7 +19,6 @@ from torch import Tensor, nn
 
 from ..errors import InputError, NbsaliencyError, TargetError, TargetIndexError
 from ..methods import method_info, method_infos
-from ..methods.gradcam import CAM_METHODS, cam_layer_usable
 from ..session import Session
 from ..targets import Channel, LayerEnergy, Logit, Neuron, Probability, Target
 from . import protocol
@@ -236,7 +235,7 @@ class ExplorerBackend:
         activations = session.activations(selection.layer)[0]  # also checks the layer name
         target, selection = self.target(selection, session)
         options = {}
-        if info.name in CAM_METHODS and cam_layer_usable(session, selection.layer):
+        if info.takes_layer and info.layer_usable is not None and info.layer_usable(session, selection.layer):
             options["layer"] = selection.layer  # the selected layer's maps; else each target's default layer
         attribution = session.attribute(target, info.name, **options)[0]
         probabilities, classes = session.top_predictions(5)

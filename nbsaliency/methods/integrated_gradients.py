@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from ..rules.backward_rules import GRADIENT
-from ..session import Session
 from ..targets import Target
 from .perturbed import perturbed_gradients
 from .registry import register
+
+if TYPE_CHECKING:  # methods receive a Session; only session.py builds one (no import cycle)
+    from ..session import Session
 
 
 @register("integrated_gradients", label="Integrated gradients", reuses_forward=False,

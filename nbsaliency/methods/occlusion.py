@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from ..session import Session
 from ..targets import Target
 from .perturbed import perturbed_values
 from .registry import register
+
+if TYPE_CHECKING:  # methods receive a Session; only session.py builds one (no import cycle)
+    from ..session import Session
 
 
 def _starts(size: int, window: int, stride: int) -> list[int]:

@@ -8,14 +8,16 @@ class targets stay pinned to the *clean* input's prediction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import Tensor
 
 from ..rules.backward_rules import BackwardRule
-from ..session import Session
 from ..targets import Target
+
+if TYPE_CHECKING:  # methods receive a Session; only session.py builds one (no import cycle)
+    from ..session import Session
 
 
 class Copies(Protocol):
