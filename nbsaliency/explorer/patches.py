@@ -33,8 +33,9 @@ import numpy as np
 
 from ..errors import NbsaliencyError, TargetIndexError, plain_words, report_unexpected
 from ..maps import signed_rgb
+from ..methods.registry import single_pass_methods
 from ..model_state import shadow_model
-from ..patches import PROJECTION_METHODS, ImageSource, IndexBuildCancelled, PatchIndex, top_patches
+from ..patches import ImageSource, IndexBuildCancelled, PatchIndex, top_patches
 from ..receptive_field import ReceptiveFields
 from . import protocol
 from .backend import ExplorerBackend, display_image
@@ -237,7 +238,7 @@ class PatchJobs:
         if method not in self._labels:
             raise PatchRequestError(f"unknown method {method!r}; choose one of {', '.join(self._labels)}")
         projection, note = method, ""
-        if method not in PROJECTION_METHODS:
+        if method not in single_pass_methods():  # read now: a method registered later can project too
             projection = FALLBACK_PROJECTION
             note = f"{self._labels[method]} cannot project single units"
         return _Request(content.get("id"), layer, channel, method, projection, note)
