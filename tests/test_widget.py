@@ -323,3 +323,32 @@ def test_bad_dataset_is_shown_in_plain_words_and_the_widget_keeps_working(demo_m
     sent = Recorder(explorer)
     select(explorer, 1, method="guided")
     assert sent.last[0]["error"] == "" and explorer.error == ""
+
+
+def test_a_selection_from_the_view_arrives_as_trait_updates_that_observers_see(explorer):
+    """The view sets the changed fields and request_id in one update: computed once, answered with that id, and
+    seen by `observe` callbacks (marimo re-runs cells, ipywidgets link / interact react, for the same reason)."""
+    sent, seen = Recorder(explorer), []
+    explorer.observe(lambda change: seen.append((change["name"], change["new"])), names=["method", "channel"])
+    computed = []
+    compute = explorer._backend.compute
+    explorer._backend.compute = lambda selection: computed.append(selection) or compute(selection)
+    explorer.set_state({"method": "guided", "channel": 2, "layer": "features.3", "request_id": 17})
+    assert len(computed) == 1 and len(sent.messages) == 1  # one request, one answer
+    content, _ = sent.last
+    assert content["id"] == 17 and content["error"] == "" and content["selection"]["method"] == "guided"
+    assert ("method", "guided") in seen and ("channel", 2) in seen
+    assert explorer.selection.channel == 2 and explorer.layer == "features.3"
+    expected = nbs.attribute(explorer._backend.model, make_input(3)[:1], nbs.Logit(None), "guided")
+    np.testing.assert_allclose(explorer._result.attribution, expected[0].numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_an_impossible_selection_from_the_view_is_answered_with_an_error_and_set_back(explorer):
+    sent = Recorder(explorer)
+    before = explorer.selection
+    explorer.set_state({"layer": "no.such.layer", "request_id": 5})
+    content, _ = sent.last
+    assert content["id"] == 5 and "no.such.layer" in content["error"] and explorer.error == content["error"]
+    assert explorer.selection == before and content["selection"]["layer"] == before.layer
+    explorer.set_state({"method": "deconvnet", "request_id": 6})
+    assert sent.last[0]["error"] == "" and explorer.method == "deconvnet"

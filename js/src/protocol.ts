@@ -11,6 +11,8 @@ export const MSG_SELECT = "select";
 
 export const MSG_RESULT = "result";
 
+export const REQUEST_ID_TRAIT = "request_id";
+
 export const BUFFER_IMAGE = 0;
 
 export const BUFFER_ATTRIBUTION = 1;
@@ -88,7 +90,7 @@ export interface Prediction {
 }
 
 /**
- * JS -> Python: ask for a new selection. The view keeps at most one request in flight and one waiting.
+ * JS -> Python: the same request as a custom message (for clients that cannot set traits).
  */
 export interface SelectMessage {
   kind: typeof MSG_SELECT;

@@ -15,11 +15,11 @@ import {
   DISPLAY_TRAITS,
   type DisplaySettings,
   type LayerInfo,
-  MSG_SELECT,
+  REQUEST_ID_TRAIT,
   type MethodInfo,
   type ResultMessage,
   SELECTION_TRAITS,
-  type SelectMessage,
+  type SelectionChange,
   type Selection,
   isColormapName,
   isResultMessage,
@@ -90,10 +90,14 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   // Views of one model share the kernel's answers: ids start far apart so one view's answer never
   // resolves another view's request.
   const firstId = 1 + 1_000_000 * Math.floor(Math.random() * 1_000_000);
-  const queue = new LatestWinsQueue<Partial<Selection>>(
+  // A request is a trait update (the changed selection fields and `request_id`, saved together), so the kernel
+  // sees a change made in the browser (marimo re-runs dependent cells, `observe` and `link` react) and answers
+  // `request_id` with one result.
+  const queue = new LatestWinsQueue<SelectionChange>(
     (id, selection) => {
-      const msg: SelectMessage = { kind: MSG_SELECT, id, selection };
-      model.send(msg);
+      for (const [name, value] of Object.entries(selection)) model.set(name, value);
+      model.set(REQUEST_ID_TRAIT, id);
+      model.save_changes();
     },
     firstId,
     (waiting, newer) => ({ ...waiting, ...newer }),

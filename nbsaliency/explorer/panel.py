@@ -30,8 +30,9 @@ class Host(Protocol):
     def set_traits(self, values: Mapping[str, Any]) -> None:
         """Set synced traits, in the given order (any thread)."""
 
-    def select(self, selection: Selection, request_id: int | None = None) -> None:
-        """Compute ``selection``, make it the widget's, and send the result (answering ``request_id``)."""
+    def select(self, selection: Selection, request_id: int | None = None) -> bool:
+        """Compute ``selection``, make it the widget's, and send the result (answering ``request_id``); False
+        (and an error result sent) when it cannot be computed."""
 
     def show_error(self, request_id: int | None, error: BaseException) -> None:
         """Answer ``request_id`` with an error result; the selection stays as it was."""

@@ -6,8 +6,11 @@ renamed on one side only is caught. Constants are derived from the ``Literal`` t
 
 Synced traits
 -------------
-Selection (both directions; the view sets them, latest wins, and Python answers with a result):
-    image_index, layer, channel, position, method, target, target_class: the fields of :class:`Selection`.
+Selection (both directions): image_index, layer, channel, position, method, target, target_class, the fields
+    of :class:`Selection`. The view asks for a selection by setting the fields that changed together with
+    ``request_id`` (REQUEST_ID_TRAIT, increasing per view) in one trait update; the kernel answers that id with
+    one MSG_RESULT. The view keeps at most one request in flight and one waiting (latest wins). A selection
+    that cannot be computed is answered with an error result and the fields are set back.
 Display (both directions; applied in the browser with no kernel round trip, synced so ``figure()`` matches):
     the fields of :class:`DisplaySettings`.
 Catalogue (Python -> JS only): ``layers`` (list of :class:`LayerInfo`), ``methods`` (list of
@@ -37,6 +40,7 @@ ColormapName = Literal["inferno", "viridis", "gray", "coolwarm"]
 
 MSG_SELECT = "select"
 MSG_RESULT = "result"
+REQUEST_ID_TRAIT = "request_id"
 BUFFER_IMAGE = 0
 BUFFER_ATTRIBUTION = 1
 BUFFER_ACTIVATIONS = 2
@@ -106,7 +110,7 @@ class Prediction(TypedDict):
 
 
 class SelectMessage(TypedDict):
-    """JS -> Python: ask for a new selection. The view keeps at most one request in flight and one waiting."""
+    """JS -> Python: the same request as a custom message (for clients that cannot set traits)."""
 
     kind: Literal["select"]
     id: int

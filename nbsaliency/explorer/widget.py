@@ -87,6 +87,7 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
     n_images = traitlets.Int(0).tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
+    request_id = traitlets.Int(0).tag(sync=True)  # set by the view with the selection it asks for
 
     def __init__(self, model: Any, images: Any, labels: Sequence[str] | None = None, dataset: Any = None,
                  preprocess: Callable[[Any], Any] | None = None, patch_index: IndexSpec = None, **kwargs: Any):
@@ -134,15 +135,18 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
             for name, value in values.items():
                 setattr(self, name, value)
 
-    def select(self, selection: Selection, request_id: int | None = None) -> None:
-        """Compute ``selection``; on success it becomes the widget's selection and the result is sent."""
+    def select(self, selection: Selection, request_id: int | None = None, otherwise: Selection | None = None) -> bool:
+        """Compute ``selection``; on success it becomes the widget's selection and the result is sent (True).
+        Otherwise the selection is set back to ``otherwise`` (if given) and an error result is sent (False)."""
         self.busy = True
         try:
             result = self._backend.compute(selection)
         except Exception as error:
             self.busy = False
+            if otherwise is not None:
+                self._restore(otherwise)
             self.show_error(request_id, error)
-            return
+            return False
         self._result = result
         self._applying = True
         try:
@@ -154,6 +158,7 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
         finally:
             self._applying = False
         self.send(*result_message(result, request_id, self._next_seq()))
+        return True
 
     def show_error(self, request_id: int | None, error: BaseException) -> None:
         message = plain_words(error)
@@ -170,6 +175,34 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
     def _on_selection_trait(self, change: dict[str, Any]) -> None:
         if not self._applying:
             self.select(self.selection)
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """A trait update from the view. Selection fields and ``request_id`` that come together are one request:
+        computed once (not once per field), answered with that id; an impossible selection is set back."""
+        if protocol.REQUEST_ID_TRAIT not in sync_data and not set(sync_data) & set(protocol.SELECTION_TRAITS):
+            super().set_state(sync_data)
+            return
+        before = self.selection
+        self._applying = True
+        try:
+            super().set_state(sync_data)
+        except Exception as error:  # a value of the wrong type: traitlets refused it
+            self._applying = False
+            self._restore(before)
+            self.show_error(sync_data.get(protocol.REQUEST_ID_TRAIT), error)
+            return
+        finally:
+            self._applying = False
+        self.select(self.selection, sync_data.get(protocol.REQUEST_ID_TRAIT), otherwise=before)
+
+    def _restore(self, selection: Selection) -> None:
+        self._applying = True
+        try:
+            with self._traits_lock, self.hold_sync():
+                for name, value in selection_fields(selection).items():
+                    setattr(self, name, value)
+        finally:
+            self._applying = False
 
     def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
         panel = self._handlers.get(content.get("kind")) if isinstance(content, dict) else None
