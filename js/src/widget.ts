@@ -4,7 +4,7 @@
  */
 import { ActivationGrid, type ActivationPick } from "./panels/attribution/activations";
 import { type Catalogue, Controls } from "./panels/attribution/controls";
-import { decodeFloat32, decodeRGBA } from "./lib/decode";
+import { decodeFloat32, decodeRGBA, pngDataURL } from "./lib/decode";
 import { h } from "./lib/dom";
 import { AttributionPanel, type InputImage, InputPanel } from "./panels/attribution/panel";
 import type { WidgetModel } from "./model";
@@ -118,12 +118,21 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   });
   controls.setCatalogue(catalogueFrom(model));
 
+  // The view as last shown by the kernel (saved with the widget state): drawn until the first live result, so
+  // a view without a kernel (nbconvert's HTML export, a reopened notebook) still shows a picture.
+  const snapshot = h("img", { class: "nbs-snapshot", alt: "The explorer's last view (saved picture)" });
+  const showSnapshot = () => {
+    const url = pngDataURL(model.get("snapshot"));
+    snapshot.hidden = url === null || painted !== null;
+    if (url !== null && !snapshot.hidden) snapshot.setAttribute("src", url);
+  };
   const root = h(
     "div",
     { class: "nbs-root" },
     controls.element,
     h("div", { class: "nbs-status" }, busyText),
     banner,
+    snapshot,
     h("div", { class: "nbs-panels" }, inputPanel.element, attribution.element),
     grid.element,
   );
@@ -188,6 +197,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     const attr = result.attribution ? decodeFloat32(buffers[BUFFER_ATTRIBUTION], result.attribution.shape) : null;
     const acts = result.activations ? decodeFloat32(buffers[BUFFER_ACTIVATIONS], result.activations.shape) : null;
     painted = { result, image, attr, acts };
+    showSnapshot();
     inputPanel.paint(image, result.predictions ?? []);
     repaint();
   }
@@ -241,6 +251,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     ["msg:custom", onMessage],
     ["change:busy", updateBusy],
     ["change:error", onError],
+    ["change:snapshot", showSnapshot],
     ...SELECTION_TRAITS.map((n): [string, () => void] => [`change:${n}`, onSelectionTrait]),
     ...DISPLAY_TRAITS.map((n): [string, () => void] => [`change:${n}`, onDisplayTrait]),
     ...["layers", "methods", "labels", "n_images"].map((n): [string, () => void] => [`change:${n}`, onCatalogue]),
@@ -249,6 +260,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   for (const [event, cb] of listeners) model.on(event, cb);
 
   onError();
+  showSnapshot();
   // The kernel cannot push a first result to a view that does not exist yet: ask for its current one
   // (an empty change, so a selection set from Python before the view rendered is kept).
   queue.submit({});

@@ -15,7 +15,9 @@ Display (both directions; applied in the browser with no kernel round trip, sync
     the fields of :class:`DisplaySettings`.
 Catalogue (Python -> JS only): ``layers`` (list of :class:`LayerInfo`), ``methods`` (list of
     :class:`MethodInfo`, from the engine's method registry), ``labels`` (class names), ``n_images``.
-State (Python -> JS only): ``busy``; ``error`` ("" when the last request succeeded, plain words otherwise).
+State (Python -> JS only): ``busy``; ``error`` ("" when the last request succeeded, plain words otherwise);
+    ``snapshot``: PNG bytes of the view as last displayed or changed from Python (empty before it is shown),
+    drawn by a view until its first live result (a view without a kernel: nbconvert's HTML, a saved notebook).
 Panels add their own traits (:attr:`nbsaliency.explorer.panel.Panel.traits`).
 
 Buffers

@@ -88,6 +88,9 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
     busy = traitlets.Bool(False).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     request_id = traitlets.Int(0).tag(sync=True)  # set by the view with the selection it asks for
+    # PNG of the view as last displayed or changed from Python: saved with the widget state, so a view without a
+    # kernel (nbconvert's HTML, a reopened notebook) draws it until a live result arrives
+    snapshot = traitlets.Bytes(b"").tag(sync=True)
 
     def __init__(self, model: Any, images: Any, labels: Sequence[str] | None = None, dataset: Any = None,
                  preprocess: Callable[[Any], Any] | None = None, patch_index: IndexSpec = None, **kwargs: Any):
@@ -158,6 +161,8 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
         finally:
             self._applying = False
         self.send(*result_message(result, request_id, self._next_seq()))
+        if request_id is None and self.snapshot:  # changed from Python (a cell) after it was shown: keep it current
+            self.snapshot = figure_png(self.figure())
         return True
 
     def show_error(self, request_id: int | None, error: BaseException) -> None:
@@ -232,5 +237,6 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
         if self._result is None:
             return bundle
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = {**data, "image/png": base64.b64encode(figure_png(self.figure())).decode("ascii")}
+        self.snapshot = figure_png(self.figure())
+        data = {**data, "image/png": base64.b64encode(self.snapshot).decode("ascii")}
         return data, metadata

@@ -269,3 +269,23 @@ describe("the view", () => {
     cleanup = () => {};
   });
 });
+
+describe("a view without a kernel (a saved notebook, nbconvert's HTML)", () => {
+  const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+
+  it("draws the saved snapshot until the first live result, then hides it", () => {
+    cleanup();
+    model = new FakeModel({ ...TRAITS, snapshot: new DataView(PNG.buffer) });
+    ({ el, unmount: cleanup } = mountWidget(model));
+    const img = el.querySelector("img.nbs-snapshot") as HTMLImageElement;
+    expect(img.hidden).toBe(false);
+    expect(img.getAttribute("src")).toBe(`data:image/png;base64,${Buffer.from(PNG).toString("base64")}`);
+    const { id, selection } = model.selects[0];
+    model.emit("msg:custom", ...result(id, 1, selection));
+    expect(img.hidden).toBe(true);
+  });
+
+  it("shows no picture when there is no snapshot", () => {
+    expect((el.querySelector("img.nbs-snapshot") as HTMLImageElement).hidden).toBe(true);
+  });
+});

@@ -60,3 +60,13 @@ export function decodeRGBA(buffer: BufferLike, shape: readonly number[]): Uint8C
   }
   return new Uint8ClampedArray(bytes.buffer, bytes.byteOffset, n);
 }
+
+/** A `data:` URL of PNG bytes (a bytes trait arrives as a DataView); null when there are none. */
+export function pngDataURL(value: unknown): string | null {
+  if (!(value instanceof ArrayBuffer || ArrayBuffer.isView(value))) return null;
+  const bytes = bytesOf(value);
+  if (bytes.length === 0) return null;
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return `data:image/png;base64,${btoa(binary)}`;
+}
