@@ -141,7 +141,8 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
     def select(self, selection: Selection, request_id: int | None = None, otherwise: Selection | None = None) -> bool:
         """Compute ``selection``; on success it becomes the widget's selection and the result is sent (True).
         Otherwise the selection is set back to ``otherwise`` (if given) and an error result is sent (False)."""
-        self.busy = True
+        if request_id is None:  # the view shows its own requests as busy: no extra message before each answer
+            self.busy = True
         try:
             result = self._backend.compute(selection)
         except Exception as error:
