@@ -338,25 +338,10 @@ def test_close_stops_the_worker(backend, dataset):
     assert jobs.wait(1)
 
 
-def test_a_grid_asked_while_the_selection_changes_is_superseded_before_it_projects(ready, monkeypatch):
-    monkeypatch.setattr(patch_jobs, "GRID_SETTLE_S", 1.0)  # far longer than two calls in a row take
-    inbox = ready.inbox
-    for request_id, channel in ((1, 1), (2, 2)):
-        ready.handle({"kind": protocol.MSG_PATCHES, "id": request_id, "layer": LAYER, "channel": channel,
-                      "method": "deconvnet"})
-    assert ready.wait(WAIT_S)
-    answers = {c["id"]: c for c in inbox.of(protocol.MSG_PATCHES_RESULT)}
-    assert answers[1]["superseded"] is True and answers[1]["patches"] == []
-    assert answers[2]["superseded"] is False and len(answers[2]["patches"]) == 9
-    assert ready.projections == 1
-
-
-def test_grids_and_selects_side_by_side_give_the_numbers_each_gives_alone(model, images, dataset, monkeypatch):
+def test_grids_and_selects_side_by_side_give_the_numbers_each_gives_alone(model, images, dataset):
     """Grids are projected on a shadow of the model in the worker while the comm thread answers selections with
     the user's model: neither sees the other's hooks, modes or backward rules."""
     from nbsaliency.explorer.widget import Explorer
-
-    monkeypatch.setattr(patch_jobs, "GRID_SETTLE_S", 0.0)  # every grid runs, beside the selects
 
     index = PatchIndex.build(model, dataset, progress=False)
     explorer = Explorer(model, images, dataset=dataset, patch_index=index)

@@ -46,7 +46,6 @@ IndexSpec = PatchIndex | str | Path | None
 
 FALLBACK_PROJECTION = "deconvnet"
 PROGRESS_EVERY_S = 0.2
-GRID_SETTLE_S = 0.1  # a grid request waits this long for a newer one before its projections start
 clock: Callable[[], float] = time.monotonic  # the progress throttle's clock (tests put a fake one here)
 
 
@@ -282,17 +281,6 @@ class PatchJobs:
                 build, request = self._build_wanted, None
                 if not build:
                     request, self._pending = self._pending, None
-                    # let the selection settle: while the user is still changing it, a newer grid replaces this
-                    # one before any projection competes with the kernel's answers for the CPU
-                    while self._lock.wait_for(lambda: self._closed or self._pending is not None, GRID_SETTLE_S):
-                        if self._closed:
-                            break
-                        superseded, request, self._pending = request, self._pending, None
-                        self._lock.release()
-                        try:
-                            self._answer(superseded.id, superseded, superseded=True)
-                        finally:
-                            self._lock.acquire()
                 self._build_wanted = False
             if build:
                 self._build()
