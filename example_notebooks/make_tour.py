@@ -114,7 +114,6 @@ FIGURE_TEXT = """\
 
 FIGURE = "explorer.figure()"
 
-# -- top-activating patches --
 PATCHES_TEXT = """\
 ## Top-activating patches
 
@@ -129,13 +128,11 @@ The widget indexes the dataset once, in the background, when it is made (a progr
 while it runs; the rest of the widget keeps working). `nbs.Explorer(..., patch_index="index.npz")` saves the
 index and reuses it while model, dataset and settings are unchanged; `nbsaliency.patches` has the same index and
 patches as functions."""
-# -- end top-activating patches --
 
-# -- optimisation panel --
-OPTIMISE_TEXT = """\
-## Optimisation panel
+OPTIMIZE_TEXT = """\
+## Optimization panel
 
-Below the activation maps, the widget's **Optimisation** panel makes images by gradient ascent for the current
+Below the activation maps, the widget's **Optimization** panel makes images by gradient ascent for the current
 selection: a **class model** of the selected (or predicted) class (Simonyan et al. 2014), **activation
 maximisation** of the selected channel, neuron or layer (Olah et al. 2017), **DeepDream** of the current layer
 into the current image (Mordvintsev et al. 2015), or an **inversion** of the current image from the current layer
@@ -143,7 +140,6 @@ into the current image (Mordvintsev et al. 2015), or an **inversion** of the cur
 objective's value stream in every few steps while the kernel, and the rest of the widget, stay usable; **Cancel**
 stops it before the next step. Finished runs are cached, so asking again is instant. `nbsaliency.optimize` has
 the same four as functions, with every setting exposed."""
-# -- end optimisation panel --
 
 
 def build() -> nbformat.NotebookNode:
@@ -161,8 +157,8 @@ def build() -> nbformat.NotebookNode:
         code(COMPARE),
         markdown(FIGURE_TEXT),
         code(FIGURE),
-        markdown(PATCHES_TEXT),  # top-activating patches
-        markdown(OPTIMISE_TEXT),  # optimisation panel
+        markdown(PATCHES_TEXT),
+        markdown(OPTIMIZE_TEXT),
     ]
     return assemble(cells, "tour")
 

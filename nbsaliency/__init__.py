@@ -44,7 +44,7 @@ from .patches import Patch, PatchIndex, top_patches
 from .receptive_field import Box, ReceptiveFields, receptive_field
 from .recording import ActivationUse
 from .session import Layer, Session
-from .targets import Channel, LayerNorm, Logit, Neuron, Probability, Target
+from .targets import Channel, LayerEnergy, LayerNorm, Logit, Neuron, Probability, Target
 
 # isort: on
 
@@ -55,11 +55,11 @@ def __getattr__(name: str):
     """``nbs.Explorer`` and the figure helpers are imported on first use, so the engine never pulls in the
     widget stack or matplotlib."""
     if name == "Explorer":
-        from .widget import Explorer
+        from .explorer.widget import Explorer
 
         return Explorer
     if name == "top_patches_figure":  # matplotlib is imported only when a figure is drawn
-        from .patch_figure import top_patches_figure
+        from .plotting.patches import top_patches_figure
 
         return top_patches_figure
     raise AttributeError(f"module 'nbsaliency' has no attribute {name!r}")
@@ -88,6 +88,7 @@ __all__ = [
     "L1",
     "L2",
     "Layer",
+    "LayerEnergy",
     "LayerNorm",
     "layers",
     "Logit",

@@ -21,6 +21,7 @@ from .errors import NoGradientPathError, OptionError, UnsupportedActivationError
 from .grad_mode import check_not_inference_mode, differentiable
 from .layouts import Layout
 from .lean_forward import bare_forward
+from .methods import method_info
 from .model_state import evaluation_mode
 from .recording import ActivationUse, Recording, parse_overrides, record_forward
 from .rules.backward_rules import BackwardRule, RuleSelector
@@ -167,8 +168,6 @@ class Session:
         A list of targets gives a batch of maps: ``(T, *x.shape[1:])`` for one image, ``(T, *x.shape)``
         for a batch of several.
         """
-        from .methods import method_info
-
         if not isinstance(method, str):
             raise OptionError(f"method must be a method name (str), one of nbs.methods(); got {type(method).__name__}")
         info = method_info(method)

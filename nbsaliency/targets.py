@@ -3,12 +3,13 @@
 Simonyan et al. (2014) differentiate the unnormalised class score; the lecture generalises this to "the
 activation of an arbitrary neuron or layer". Each target maps one recorded forward pass to one value per
 image, shape ``(N,)``. Targets compose like lucent's objectives: ``Channel("block3.conv2", 5) - 0.1 *
-LayerNorm("block3")``.
+LayerEnergy("block3")``.
 """
 
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
@@ -105,7 +106,7 @@ def as_target(target: Target | int | None) -> Target:
     if target is None or _is_integer(target) or isinstance(target, Tensor) or _is_numpy_array(target):
         return Logit(target)
     raise TargetError(
-        f"a target must be an nbsaliency target (Logit, Probability, Channel, Neuron, LayerNorm), a class "
+        f"a target must be an nbsaliency target (Logit, Probability, Channel, Neuron, LayerEnergy), a class "
         f"index (int, NumPy integer, integer tensor with one class per image) or None for the predicted class; "
         f"got {type(target).__name__}"
     )
@@ -322,8 +323,8 @@ class Neuron(Target):
         return f"Neuron({self.layer!r}, {', '.join(map(str, self.index))})"
 
 
-class LayerNorm(Target):
-    """Squared L2 norm of a layer's activation: the DeepDream objective (Mordvintsev et al. 2015)."""
+class LayerEnergy(Target):
+    """Squared L2 norm of a layer's activation, its "energy": the DeepDream objective (Mordvintsev et al. 2015)."""
 
     def __init__(self, layer: str):
         self.layer = layer
@@ -337,7 +338,17 @@ class LayerNorm(Target):
         return activation.reshape(activation.shape[0], -1).pow(2).sum(dim=1)
 
     def __repr__(self) -> str:
-        return f"LayerNorm({self.layer!r})"
+        return f"LayerEnergy({self.layer!r})"
+
+
+class LayerNorm(LayerEnergy):
+    """Deprecated name of :class:`LayerEnergy` (it reads as ``torch.nn.LayerNorm``, a layer type); removed in the
+    next release."""
+
+    def __init__(self, layer: str):
+        warnings.warn("nbs.LayerNorm is deprecated (the name reads as torch.nn.LayerNorm): use nbs.LayerEnergy, "
+                      "the same squared L2 norm of a layer's activation", DeprecationWarning, stacklevel=2)
+        super().__init__(layer)
 
 
 class Scaled(Target):

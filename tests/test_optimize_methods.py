@@ -65,8 +65,8 @@ def test_activation_maximisation_raises_a_single_neuron(model):
 
 def test_deepdream_amplifies_the_layer_norm_of_the_photo(model, photo):
     result = deepdream(model, photo[0], "block2.relu2", steps=6, octaves=2)  # one (C, H, W) image
-    before = evaluate(model, nbs.LayerNorm("block2.relu2"), photo[:1])
-    after = evaluate(model, nbs.LayerNorm("block2.relu2"), result.image)
+    before = evaluate(model, nbs.LayerEnergy("block2.relu2"), photo[:1])
+    after = evaluate(model, nbs.LayerEnergy("block2.relu2"), result.image)
     assert after.item() > 5 * before.item()
     assert result.image.shape == (1, 3, 64, 64) and result.history.shape == (12, 1)
     assert ((result.image >= 0) & (result.image <= 1)).all()

@@ -121,7 +121,7 @@ def test_channel_mean_and_layer_norm_values():
     activation = session.activations("features.5")
     torch.testing.assert_close(nbs.Channel("features.5", 1, reduce="mean").values(session.recording).detach(),
                                activation[:, 1].mean(dim=(1, 2)))
-    torch.testing.assert_close(nbs.LayerNorm("features.5").values(session.recording).detach(),
+    torch.testing.assert_close(nbs.LayerEnergy("features.5").values(session.recording).detach(),
                                activation.pow(2).sum(dim=(1, 2, 3)))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ import torch
 from torch import nn
 
 import nbsaliency as nbs
-from nbsaliency import protocol
-from nbsaliency.widget import Explorer
+from nbsaliency.explorer import protocol
+from nbsaliency.explorer.attribution import selection_fields
+from nbsaliency.explorer.widget import Explorer
 from tests.invariance import ModelSnapshot
 from tests.models import CountingVGG, make_input, make_model
 
@@ -41,7 +43,7 @@ def select(explorer: Explorer, request_id, **selection):
 
 def test_catalogue_traits_come_from_the_engine(explorer):
     assert [m["name"] for m in explorer.methods] == nbs.methods()
-    assert {m["name"] for m in explorer.methods if m["signed"]} == {"deconvnet", "guided", "guided_gradcam"}
+    assert {m["name"] for m in explorer.methods if m["rgb_view"]} == {"deconvnet", "guided", "guided_gradcam"}
     assert explorer.layers[0] == {"name": "features.0", "shape": [8, 16, 16], "type": "Conv2d"}
     assert explorer.labels == ["disc", "square", "ring", "star", "cross"] and explorer.n_images == 3
     assert explorer.layer == "features.7"  # the last spatial maps of a leaf module
@@ -60,7 +62,7 @@ def test_a_select_message_is_answered_with_arrays_in_buffers(explorer):
     expected = nbs.attribute(explorer._backend.model, make_input(3)[1:2], nbs.Channel("features.3", 2), "guided")
     np.testing.assert_allclose(attribution, expected[0].numpy(), rtol=1e-5, atol=1e-7)
     assert activations.shape == (8, 16, 16)
-    assert content["attribution"]["signed"] is True
+    assert content["attribution"]["rgb_view"] is True
 
 
 def test_a_neuron_without_position_is_the_channels_strongest_unit(explorer):
@@ -178,7 +180,7 @@ def test_a_randomised_sequence_of_selection_changes_keeps_state_consistent():
         if content["error"]:
             assert explorer.selection == before
         else:
-            assert content["selection"] == {**explorer._selection_traits(explorer.selection)}
+            assert content["selection"] == {**selection_fields(explorer.selection)}
             assert content["attribution"]["shape"] == [3, 16, 16]
     assert sum(1 for c, _ in sent.messages if not c["error"]) > 50
     snapshot.assert_unchanged(model)
@@ -214,20 +216,19 @@ def test_bad_explorer_arguments(images, kwargs, message):
         Explorer(make_model("vgg"), images, **kwargs)
 
 
-# -- top-activating patches (patch_jobs.py) --
-class SlowImages(torch.utils.data.Dataset):
-    """A dataset that takes its time, so that a test sees the index while it is being built."""
+class HeldImages(torch.utils.data.Dataset):
+    """A dataset whose images after the first ``free`` wait for :attr:`go`, so that a test sees the index while it
+    is being built, however fast the machine."""
 
-    def __init__(self, images: torch.Tensor, delay_s: float = 0.01):
-        self.images, self.delay_s = images, delay_s
+    def __init__(self, images: torch.Tensor, free: int = 16):
+        self.images, self.free, self.go = images, free, threading.Event()
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        import time
-
-        time.sleep(self.delay_s)
+        if i >= self.free:
+            self.go.wait(60)
         return self.images[i]
 
 
@@ -236,12 +237,12 @@ def test_the_patch_grid_follows_requests_and_a_clicked_patch_becomes_the_input(d
 
     dataset = demo.images(60, seed=3).images
     explorer = Explorer(demo_model, demo.images(4, seed=0).images, labels=demo.CLASS_NAMES, dataset=dataset)
-    assert explorer._patches.wait(60)
+    assert explorer._panels["patches"].jobs.wait(60)
     assert explorer.index_status == "ready" and explorer.index_progress == [60, 60] and explorer.index_message == ""
     sent = Recorder(explorer)
     explorer._on_message(explorer, {"kind": protocol.MSG_PATCHES, "id": 3, "layer": "block3.conv1", "channel": 5,
                                     "method": "guided"}, [])
-    assert explorer._patches.wait(60)
+    assert explorer._panels["patches"].jobs.wait(60)
     content, buffers = sent.last
     assert content["kind"] == protocol.MSG_PATCHES_RESULT and content["id"] == 3 and len(content["patches"]) == 9
     assert len(buffers) == 18
@@ -253,7 +254,7 @@ def test_the_patch_grid_follows_requests_and_a_clicked_patch_becomes_the_input(d
     content, _ = sent.last
     assert content["kind"] == protocol.MSG_RESULT and content["id"] is None and content["error"] == ""
     assert explorer.n_images == 5 and explorer.image_index == 4
-    assert explorer.selection == nbs.explore.Selection(image_index=4, layer="block3.conv1", channel=5,
+    assert explorer.selection == nbs.explorer.backend.Selection(image_index=4, layer="block3.conv1", channel=5,
                                                        position=(unit["y"], unit["x"]), method="deconvnet",
                                                        target="neuron", target_class=-1)
     assert torch.equal(explorer._backend.inputs[4], dataset[unit["image"]])
@@ -273,7 +274,7 @@ def test_a_bad_patch_open_is_answered_with_an_error_and_changes_nothing(demo_mod
     from nbsaliency import demo
 
     explorer = Explorer(demo_model, demo.images(3, seed=0).images)
-    assert explorer._patches.wait(60) and explorer.index_status == "ready"
+    assert explorer._panels["patches"].jobs.wait(60) and explorer.index_status == "ready"
     sent = Recorder(explorer)
     before = explorer.selection
     explorer._on_message(explorer, {"kind": protocol.MSG_PATCH_OPEN, **message}, [])
@@ -290,8 +291,8 @@ def test_the_kernel_answers_while_the_index_builds_and_close_cancels_it(demo_mod
     demo_model.train()
     try:
         snapshot = ModelSnapshot.of(demo_model)
-        explorer = Explorer(demo_model, demo.images(3, seed=0).images,
-                            dataset=SlowImages(demo.images(400, seed=1).images))
+        dataset = HeldImages(demo.images(400, seed=1).images)
+        explorer = Explorer(demo_model, demo.images(3, seed=0).images, dataset=dataset)
         sent = Recorder(explorer)
         assert explorer.index_status == "building"
         select(explorer, 1, method="guided", image_index=1)
@@ -300,7 +301,12 @@ def test_the_kernel_answers_while_the_index_builds_and_close_cancels_it(demo_mod
         explorer._on_message(explorer, {"kind": protocol.MSG_PATCHES, "id": 4, "layer": "block1.conv1",
                                         "channel": 0, "method": "gradient"}, [])
         assert sent.last[0]["ready"] is False
-        explorer.close()
+        closing = threading.Thread(target=explorer.close)
+        closing.start()  # cancels the build, then waits for it
+        while closing.is_alive() and not explorer._panels["patches"].jobs._cancel.is_set():
+            closing.join(0.01)
+        dataset.go.set()  # the held batch ends; the build stops before the next
+        closing.join()
         assert explorer.index_status == "cancelled"
         snapshot.assert_unchanged(demo_model)
     finally:
@@ -311,9 +317,38 @@ def test_bad_dataset_is_shown_in_plain_words_and_the_widget_keeps_working(demo_m
     from nbsaliency import demo
 
     explorer = Explorer(demo_model, demo.images(2, seed=0).images, dataset=[torch.rand(3, 64, 64), torch.rand(5)])
-    assert explorer._patches.wait(60)
+    assert explorer._panels["patches"].jobs.wait(60)
     assert explorer.index_status == "error"
     assert explorer.index_message == "dataset item 1: expected a (C, H, W) image; got shape (5,)"
     sent = Recorder(explorer)
     select(explorer, 1, method="guided")
     assert sent.last[0]["error"] == "" and explorer.error == ""
+
+
+def test_a_selection_from_the_view_arrives_as_trait_updates_that_observers_see(explorer):
+    """The view sets the changed fields and request_id in one update: computed once, answered with that id, and
+    seen by `observe` callbacks (marimo re-runs cells, ipywidgets link / interact react, for the same reason)."""
+    sent, seen = Recorder(explorer), []
+    explorer.observe(lambda change: seen.append((change["name"], change["new"])), names=["method", "channel"])
+    computed = []
+    compute = explorer._backend.compute
+    explorer._backend.compute = lambda selection: computed.append(selection) or compute(selection)
+    explorer.set_state({"method": "guided", "channel": 2, "layer": "features.3", "request_id": 17})
+    assert len(computed) == 1 and len(sent.messages) == 1  # one request, one answer
+    content, _ = sent.last
+    assert content["id"] == 17 and content["error"] == "" and content["selection"]["method"] == "guided"
+    assert ("method", "guided") in seen and ("channel", 2) in seen
+    assert explorer.selection.channel == 2 and explorer.layer == "features.3"
+    expected = nbs.attribute(explorer._backend.model, make_input(3)[:1], nbs.Logit(None), "guided")
+    np.testing.assert_allclose(explorer._result.attribution, expected[0].numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_an_impossible_selection_from_the_view_is_answered_with_an_error_and_set_back(explorer):
+    sent = Recorder(explorer)
+    before = explorer.selection
+    explorer.set_state({"layer": "no.such.layer", "request_id": 5})
+    content, _ = sent.last
+    assert content["id"] == 5 and "no.such.layer" in content["error"] and explorer.error == content["error"]
+    assert explorer.selection == before and content["selection"]["layer"] == before.layer
+    explorer.set_state({"method": "deconvnet", "request_id": 6})
+    assert sent.last[0]["error"] == "" and explorer.method == "deconvnet"

@@ -1,48 +1,62 @@
 /**
- * MIRROR OF nbsaliency/protocol.py — the Python <-> JavaScript protocol of the Explorer widget.
- *
- * Every constant here has the same name and value as in protocol.py; change both together
- * (tests/js/protocol.test.ts reads protocol.py and fails when the two drift apart).
- * The types describe the messages and traits documented in protocol.py's docstring.
+ * GENERATED from nbsaliency/explorer/protocol.py by `python -m nbsaliency.explorer.typescript`; do not edit.
+ * The Python <-> JavaScript protocol of the Explorer widget (tests/test_protocol.py checks this file is current).
  */
 
+export type TargetKind = "logit" | "probability" | "channel" | "neuron" | "layer";
+
+export type ColormapName = "inferno" | "viridis" | "gray" | "coolwarm";
+
 export const MSG_SELECT = "select";
+
 export const MSG_RESULT = "result";
 
+export const REQUEST_ID_TRAIT = "request_id";
+
 export const BUFFER_IMAGE = 0;
+
 export const BUFFER_ATTRIBUTION = 1;
+
 export const BUFFER_ACTIVATIONS = 2;
 
 export const TARGET_KINDS = ["logit", "probability", "channel", "neuron", "layer"] as const;
+
 export const COLORMAPS = ["inferno", "viridis", "gray", "coolwarm"] as const;
-export const SELECTION_TRAITS = [
-  "image_index",
-  "layer",
-  "channel",
-  "position",
-  "method",
-  "target",
-  "target_class",
-] as const;
-export const DISPLAY_TRAITS = ["colormap", "opacity", "signed", "clip_percentile"] as const;
 
-export type TargetKind = (typeof TARGET_KINDS)[number];
-export type ColormapName = (typeof COLORMAPS)[number];
-
-/** The selection traits: what the user chose. */
+/**
+ * The selection traits: what the user chose. `position`: [y, x] of the selected neuron inside the
+ * channel's map, [] for none. `target_class`: class for "logit" / "probability"; -1 means the predicted
+ * class. `layer` is a `named_modules()` name from `layers`, `method` a name from `methods`.
+ */
 export interface Selection {
   image_index: number;
   layer: string;
   channel: number;
-  /** [y, x] of the selected neuron inside the channel's map; [] for none. */
   position: number[];
   method: string;
   target: TargetKind;
-  /** Class for "logit" / "probability"; -1 means the predicted class. */
   target_class: number;
 }
 
-/** The display traits: applied in the browser, synced so Python's figure() matches the view. */
+/**
+ * Only the selection fields that changed; the kernel applies them over its current selection.
+ */
+export interface SelectionChange {
+  image_index?: number;
+  layer?: string;
+  channel?: number;
+  position?: number[];
+  method?: string;
+  target?: TargetKind;
+  target_class?: number;
+}
+
+/**
+ * The display traits, applied in the browser. `opacity`: heat-map overlay opacity in [0, 1].
+ * `signed`: show the map's signed values (diverging colours) instead of |value| (the display toggle; a
+ * method's own signed-RGB view is `MethodInfo.rgb_view`). `clip_percentile`: values above this
+ * percentile of |value| saturate; 0 or less means no clipping (scale by the largest |value|).
+ */
 export interface DisplaySettings {
   colormap: ColormapName;
   opacity: number;
@@ -50,18 +64,23 @@ export interface DisplaySettings {
   clip_percentile: number;
 }
 
-/** One entry of the `layers` trait; shape has no batch axis. */
+/**
+ * One entry of the `layers` trait; `shape` has no batch axis.
+ */
 export interface LayerInfo {
   name: string;
   shape: number[];
   type: string;
 }
 
-/** One entry of the `methods` trait, from the engine's method registry. */
+/**
+ * One entry of the `methods` trait, from the engine's method registry. `rgb_view`: the method's
+ * signed values are worth showing as an RGB image too (DeconvNet, guided backpropagation, ...).
+ */
 export interface MethodInfo {
   name: string;
   label: string;
-  signed: boolean;
+  rgb_view: boolean;
 }
 
 export interface Prediction {
@@ -70,31 +89,204 @@ export interface Prediction {
   probability: number;
 }
 
-/** JS -> Python. */
+/**
+ * JS -> Python: the same request as a custom message (for clients that cannot set traits).
+ */
 export interface SelectMessage {
   kind: typeof MSG_SELECT;
   id: number;
-  /** Only the fields that changed; the kernel applies them over its current selection. */
-  selection: Partial<Selection>;
+  selection: SelectionChange;
 }
 
-/** Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS]. */
+/**
+ * `shape`: [H, W, 4] of an RGBA buffer.
+ */
+export interface ImageInfo {
+  shape: number[];
+}
+
+/**
+ * `shape`: [C, H, W]; `rgb_view` as in :class:`MethodInfo`.
+ */
+export interface AttributionInfo {
+  shape: number[];
+  rgb_view: boolean;
+}
+
+/**
+ * `shape`: [K, h, w] (a layer without maps is sent as [K, 1, 1]).
+ */
+export interface ActivationsInfo {
+  shape: number[];
+  layer: string;
+}
+
+/**
+ * Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS]. `id` answers the
+ * request with that id (null when the kernel started the computation itself, e.g. after `explorer.layer =
+ * ...` in Python); `error`: "" or what went wrong, in plain words (then the arrays are empty).
+ */
 export interface ResultMessage {
   kind: typeof MSG_RESULT;
   id: number | null;
   seq: number;
   error: string;
   image_index: number;
-  image: { shape: number[] };
-  attribution: { shape: number[]; signed: boolean } | null;
-  activations: { shape: number[]; layer: string } | null;
+  image: ImageInfo;
+  attribution: AttributionInfo | null;
+  activations: ActivationsInfo | null;
   predictions: Prediction[];
   selection: Selection;
 }
 
-export function isResultMessage(msg: unknown): msg is ResultMessage {
-  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_RESULT;
+export type Visualisation = "class_model" | "activation_maximisation" | "deepdream" | "invert";
+
+export const MSG_OPTIMIZE = "optimize";
+
+export const MSG_OPTIMIZE_CANCEL = "optimize_cancel";
+
+export const MSG_OPTIMIZE_FRAME = "optimize_frame";
+
+export const MSG_OPTIMIZE_DONE = "optimize_done";
+
+export const OPTIMIZE_VISUALISATIONS = ["class_model", "activation_maximisation", "deepdream", "invert"] as const;
+
+export const OPTIMIZE_MAX_STEPS = 2000;
+
+/**
+ * JS -> Python: run `visualisation` for `selection` (the view's latest; it may not have reached the
+ * kernel yet) in a kernel thread, streamed. "class_model": the selected class, or the image's predicted class
+ * when target_class is -1; "activation_maximisation": the selection's channel / neuron / layer, a class
+ * target's logit; "deepdream" and "invert": the current image at the current layer. `steps`:
+ * 1..OPTIMIZE_MAX_STEPS. A new request cancels the running one; `id` becomes the `run` of the answers.
+ */
+export interface OptimizeMessage {
+  kind: typeof MSG_OPTIMIZE;
+  id: number;
+  visualisation: Visualisation;
+  steps: number;
+  selection: Selection;
 }
+
+/**
+ * JS -> Python: stop run `run` before its next step (answered by MSG_OPTIMIZE_DONE, cancelled true).
+ */
+export interface OptimizeCancelMessage {
+  kind: typeof MSG_OPTIMIZE_CANCEL;
+  run: number;
+}
+
+/**
+ * Python -> JS, with one buffer (uint8 RGBA). `step` of `steps` done (steps may be fewer than asked:
+ * DeepDream rounds to whole octaves); `value`: the objective there (null when not finite). Sent every few
+ * steps from the worker thread; a cached answer is one frame with step == steps.
+ */
+export interface OptimizeFrameMessage {
+  kind: typeof MSG_OPTIMIZE_FRAME;
+  run: number;
+  step: number;
+  steps: number;
+  value: number | null;
+  image: ImageInfo;
+}
+
+/**
+ * Python -> JS: exactly one per request: finished, cancelled, answered from the cache, or refused / failed
+ * (`error` in plain words, "" otherwise; the rest of the widget keeps working).
+ */
+export interface OptimizeDoneMessage {
+  kind: typeof MSG_OPTIMIZE_DONE;
+  run: number;
+  cancelled: boolean;
+  cached: boolean;
+  error: string;
+}
+
+export type IndexStatus = "none" | "building" | "ready" | "cancelled" | "error";
+
+export const MSG_PATCHES = "patches";
+
+export const MSG_PATCHES_RESULT = "patches_result";
+
+export const MSG_PATCH_OPEN = "patch_open";
+
+export const MSG_INDEX_CANCEL = "index_cancel";
+
+export const MSG_INDEX_BUILD = "index_build";
+
+export const INDEX_STATUSES = ["none", "building", "ready", "cancelled", "error"] as const;
+
+export const PATCH_BUFFERS = 2;
+
+/**
+ * JS -> Python: the top-9 grid of (layer, channel) (Zeiler & Fergus 2014, Fig. 2), projected by `method`;
+ * methods that cannot project single units project with DeconvNet instead (the answer's `projection` and
+ * `note` say so).
+ */
+export interface PatchesMessage {
+  kind: typeof MSG_PATCHES;
+  id: number;
+  layer: string;
+  channel: number;
+  method: string;
+}
+
+/**
+ * One cell of a grid. `image`: dataset index of the patch's image; `box`: its receptive field there,
+ * [top, left, bottom, right), half-open; `shape`: [h, w, 4] of both crops.
+ */
+export interface PatchInfo {
+  rank: number;
+  value: number;
+  image: number;
+  y: number;
+  x: number;
+  box: number[];
+  shape: number[];
+}
+
+/**
+ * Python -> JS: exactly one per MSG_PATCHES request. `projection`: the method that projected ("" when the
+ * request was malformed). `ready` false: no index yet (the view asks again when index_status becomes
+ * "ready"); `superseded`: a newer request replaced this one before it ran; `error`: plain words.
+ */
+export interface PatchesResultMessage {
+  kind: typeof MSG_PATCHES_RESULT;
+  id: number | null;
+  seq: number;
+  layer: string;
+  channel: number;
+  method: string;
+  projection: string;
+  note: string;
+  ready: boolean;
+  superseded: boolean;
+  error: string;
+  patches: PatchInfo[];
+}
+
+/**
+ * JS -> Python: open patch `rank` of the (layer, channel) grid as the current input (a dataset image not
+ * among the explorer's images is added once; n_images grows), that unit selected (target "neuron"). Answered
+ * by the usual MSG_RESULT (id null), an error result when it cannot.
+ */
+export interface PatchOpenMessage {
+  kind: typeof MSG_PATCH_OPEN;
+  layer: string;
+  channel: number;
+  rank: number;
+}
+
+/**
+ * JS -> Python: stop building before the next batch (status "cancelled"), or build again.
+ */
+export interface IndexCommandMessage {
+  kind: "index_cancel" | "index_build";
+}
+
+export const SELECTION_TRAITS = ["image_index", "layer", "channel", "position", "method", "target", "target_class"] as const;
+
+export const DISPLAY_TRAITS = ["colormap", "opacity", "signed", "clip_percentile"] as const;
 
 export function isTargetKind(value: unknown): value is TargetKind {
   return (TARGET_KINDS as readonly unknown[]).includes(value);
@@ -104,135 +296,46 @@ export function isColormapName(value: unknown): value is ColormapName {
   return (COLORMAPS as readonly unknown[]).includes(value);
 }
 
-// -- optimisation panel (nbsaliency/optimise_jobs.py / optimise_panel.ts) --
-export const MSG_OPTIMISE = "optimise";
-export const MSG_OPTIMISE_CANCEL = "optimise_cancel";
-export const MSG_OPTIMISE_FRAME = "optimise_frame";
-export const MSG_OPTIMISE_DONE = "optimise_done";
-export const OPTIMISE_VISUALISATIONS = ["class_model", "activation_maximisation", "deepdream", "invert"] as const;
-export const OPTIMISE_MAX_STEPS = 2000;
-
-export type Visualisation = (typeof OPTIMISE_VISUALISATIONS)[number];
-
-/** JS -> Python: run `visualisation` for the current selection; `id` becomes the answers' `run`. */
-export interface OptimiseMessage {
-  kind: typeof MSG_OPTIMISE;
-  id: number;
-  visualisation: Visualisation;
-  steps: number;
-  selection: Selection;
-}
-
-/** JS -> Python: stop run `run` before its next step. */
-export interface OptimiseCancelMessage {
-  kind: typeof MSG_OPTIMISE_CANCEL;
-  run: number;
-}
-
-/** Python -> JS, with one buffer: uint8 RGBA, H*W*4 bytes. */
-export interface OptimiseFrameMessage {
-  kind: typeof MSG_OPTIMISE_FRAME;
-  run: number;
-  step: number;
-  steps: number;
-  /** The objective's value at `step`; null when not finite. */
-  value: number | null;
-  image: { shape: number[] };
-}
-
-/** Python -> JS: exactly one per optimise request. */
-export interface OptimiseDoneMessage {
-  kind: typeof MSG_OPTIMISE_DONE;
-  run: number;
-  cancelled: boolean;
-  cached: boolean;
-  /** "" or what went wrong, in plain words. */
-  error: string;
-}
-
-export function isOptimiseFrameMessage(msg: unknown): msg is OptimiseFrameMessage {
-  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_OPTIMISE_FRAME;
-}
-
-export function isOptimiseDoneMessage(msg: unknown): msg is OptimiseDoneMessage {
-  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_OPTIMISE_DONE;
-}
-
 export function isVisualisation(value: unknown): value is Visualisation {
-  return (OPTIMISE_VISUALISATIONS as readonly unknown[]).includes(value);
-}
-// -- end optimisation panel --
-
-// -- top-activating patches (nbsaliency/patch_jobs.py / patches_panel.ts) --
-export const MSG_PATCHES = "patches";
-export const MSG_PATCHES_RESULT = "patches_result";
-export const MSG_PATCH_OPEN = "patch_open";
-export const MSG_INDEX_CANCEL = "index_cancel";
-export const MSG_INDEX_BUILD = "index_build";
-export const INDEX_STATUSES = ["none", "building", "ready", "cancelled", "error"] as const;
-export const PATCH_BUFFERS = 2;
-
-export type IndexStatus = (typeof INDEX_STATUSES)[number];
-
-/** JS -> Python: the grid of (layer, channel), projected by `method` (or DeconvNet when it cannot project). */
-export interface PatchesMessage {
-  kind: typeof MSG_PATCHES;
-  id: number;
-  layer: string;
-  channel: number;
-  method: string;
+  return (OPTIMIZE_VISUALISATIONS as readonly unknown[]).includes(value);
 }
 
-/** One cell of a grid; its two RGBA crops are buffers PATCH_BUFFERS * rank and PATCH_BUFFERS * rank + 1. */
-export interface PatchInfo {
-  rank: number;
-  value: number;
-  /** Dataset index of the patch's image. */
-  image: number;
-  y: number;
-  x: number;
-  /** Receptive field in the image: [top, left, bottom, right), half-open. */
-  box: number[];
-  /** [h, w, 4] of both crops. */
-  shape: number[];
+export function isIndexStatus(value: unknown): value is IndexStatus {
+  return (INDEX_STATUSES as readonly unknown[]).includes(value);
 }
 
-/** Python -> JS: exactly one per MSG_PATCHES request. */
-export interface PatchesResultMessage {
-  kind: typeof MSG_PATCHES_RESULT;
-  id: number | null;
-  seq: number;
-  layer: string;
-  channel: number;
-  method: string;
-  /** The method that projected ("" when the request was malformed). */
-  projection: string;
-  note: string;
-  /** False while there is no index yet: ask again when index_status becomes "ready". */
-  ready: boolean;
-  /** A newer request replaced this one before it ran. */
-  superseded: boolean;
-  error: string;
-  patches: PatchInfo[];
+export function isSelectMessage(msg: unknown): msg is SelectMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_SELECT;
 }
 
-/** JS -> Python: open patch `rank` of the (layer, channel) grid as the current input, its unit selected. */
-export interface PatchOpenMessage {
-  kind: typeof MSG_PATCH_OPEN;
-  layer: string;
-  channel: number;
-  rank: number;
+export function isResultMessage(msg: unknown): msg is ResultMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_RESULT;
 }
 
-export interface IndexCommandMessage {
-  kind: typeof MSG_INDEX_CANCEL | typeof MSG_INDEX_BUILD;
+export function isOptimizeMessage(msg: unknown): msg is OptimizeMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_OPTIMIZE;
+}
+
+export function isOptimizeCancelMessage(msg: unknown): msg is OptimizeCancelMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_OPTIMIZE_CANCEL;
+}
+
+export function isOptimizeFrameMessage(msg: unknown): msg is OptimizeFrameMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_OPTIMIZE_FRAME;
+}
+
+export function isOptimizeDoneMessage(msg: unknown): msg is OptimizeDoneMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_OPTIMIZE_DONE;
+}
+
+export function isPatchesMessage(msg: unknown): msg is PatchesMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_PATCHES;
 }
 
 export function isPatchesResultMessage(msg: unknown): msg is PatchesResultMessage {
   return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_PATCHES_RESULT;
 }
 
-export function isIndexStatus(value: unknown): value is IndexStatus {
-  return (INDEX_STATUSES as readonly unknown[]).includes(value);
+export function isPatchOpenMessage(msg: unknown): msg is PatchOpenMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_PATCH_OPEN;
 }
-// -- end top-activating patches --

@@ -1,12 +1,13 @@
 /**
- * The anywidget entry: glue between the model (traits + custom messages of protocol.py) and the view's
- * parts. No numerical code here: decoding is in decode.ts, pixels in render.ts, the request policy in queue.ts.
+ * The anywidget entry: glue between the model (traits + custom messages of protocol.ts) and the view's
+ * parts; the panels below the attribution view register their message kinds and traits (panels/index.ts). No numerical code here: decoding is in decode.ts, pixels in render.ts, the request policy in queue.ts.
  */
-import { ActivationGrid, type ActivationPick } from "./activations";
-import { type Catalogue, Controls } from "./controls";
-import { decodeFloat32, decodeRGBA } from "./decode";
-import { h } from "./dom";
-import { AttributionPanel, type InputImage, InputPanel } from "./panels";
+import { ActivationGrid, type ActivationPick } from "./panels/attribution/activations";
+import { type Catalogue, Controls } from "./panels/attribution/controls";
+import { decodeFloat32, decodeRGBA, pngDataURL } from "./lib/decode";
+import { h } from "./lib/dom";
+import { AttributionPanel, type InputImage, InputPanel } from "./panels/attribution/panel";
+import type { WidgetModel } from "./model";
 import {
   BUFFER_ACTIVATIONS,
   BUFFER_ATTRIBUTION,
@@ -14,31 +15,22 @@ import {
   DISPLAY_TRAITS,
   type DisplaySettings,
   type LayerInfo,
-  MSG_SELECT,
+  REQUEST_ID_TRAIT,
   type MethodInfo,
   type ResultMessage,
   SELECTION_TRAITS,
-  type SelectMessage,
+  type SelectionChange,
   type Selection,
   isColormapName,
   isResultMessage,
 } from "./protocol";
-import { OptimisePanel } from "./optimise_panel"; // optimisation panel
-import { PatchesPanel } from "./patches_panel"; // top-activating patches
-import { indexStateFrom, keyOf } from "./patches_state"; // top-activating patches
-import { LatestWinsQueue } from "./queue";
-import { activationColormap } from "./render";
-import { TARGET_TEXT, selectionFrom, usesClass } from "./selection";
+import { PANELS } from "./panels";
+import { type PanelContext, messageTable } from "./panels/panel";
+import { LatestWinsQueue } from "./lib/queue";
+import { activationColormap } from "./lib/render";
+import { TARGET_TEXT, selectionFrom, usesClass } from "./lib/selection";
 
-/** The part of anywidget's model interface (AFM) the view uses. */
-export interface WidgetModel {
-  get(name: string): unknown;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
-  on(event: string, callback: (...args: any[]) => void): void;
-  off(event?: string | null, callback?: ((...args: any[]) => void) | null): void;
-  send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[] | ArrayBufferView[]): void;
-}
+export type { WidgetModel } from "./model";
 
 interface Painted {
   result: ResultMessage;
@@ -98,10 +90,14 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   // Views of one model share the kernel's answers: ids start far apart so one view's answer never
   // resolves another view's request.
   const firstId = 1 + 1_000_000 * Math.floor(Math.random() * 1_000_000);
-  const queue = new LatestWinsQueue<Partial<Selection>>(
+  // A request is a trait update (the changed selection fields and `request_id`, saved together), so the kernel
+  // sees a change made in the browser (marimo re-runs dependent cells, `observe` and `link` react) and answers
+  // `request_id` with one result.
+  const queue = new LatestWinsQueue<SelectionChange>(
     (id, selection) => {
-      const msg: SelectMessage = { kind: MSG_SELECT, id, selection };
-      model.send(msg);
+      for (const [name, value] of Object.entries(selection)) model.set(name, value);
+      model.set(REQUEST_ID_TRAIT, id);
+      model.save_changes();
     },
     firstId,
     (waiting, newer) => ({ ...waiting, ...newer }),
@@ -122,30 +118,34 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   });
   controls.setCatalogue(catalogueFrom(model));
 
+  // The view as last shown by the kernel (saved with the widget state): drawn until the first live result, so
+  // a view without a kernel (nbconvert's HTML export, a reopened notebook) still shows a picture.
+  const snapshot = h("img", { class: "nbs-snapshot", alt: "The explorer's last view (saved picture)" });
+  const showSnapshot = () => {
+    const url = pngDataURL(model.get("snapshot"));
+    snapshot.hidden = url === null || painted !== null;
+    if (url !== null && !snapshot.hidden) snapshot.setAttribute("src", url);
+  };
   const root = h(
     "div",
     { class: "nbs-root" },
     controls.element,
     h("div", { class: "nbs-status" }, busyText),
     banner,
+    snapshot,
     h("div", { class: "nbs-panels" }, inputPanel.element, attribution.element),
     grid.element,
   );
   el.append(root);
-  // -- top-activating patches: the grid of the painted layer / channel, from the kernel's index --
-  const patches = new PatchesPanel(
-    (msg) => model.send(msg),
-    (name) => controls.catalogue.methods.find((m) => m.name === name)?.label ?? name,
+  const context: PanelContext = {
+    model,
     firstId,
-  );
-  root.append(patches.element);
-  const onIndexTrait = () => patches.setIndex(indexStateFrom((n) => model.get(n)));
-  onIndexTrait();
-  // -- end top-activating patches --
-  // -- optimisation panel: runs in the kernel for the current selection, streamed (optimise_panel.ts) --
-  const optimise = new OptimisePanel((msg) => model.send(msg), () => controls.selection, firstId);
-  root.append(optimise.element);
-  // -- end optimisation panel --
+    selection: () => controls.selection,
+    methodLabel: (name) => controls.catalogue.methods.find((m) => m.name === name)?.label ?? name,
+  };
+  const panels = PANELS.map((make) => make(context));
+  const handlers = messageTable(panels);
+  for (const panel of panels) root.append(panel.element);
 
   function showError(text: string): void {
     banner.textContent = text;
@@ -169,7 +169,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
         image,
         attr,
         shape: result.attribution?.shape ?? [],
-        signedMethod: result.attribution?.signed ?? method?.signed ?? false,
+        rgbView: result.attribution?.rgb_view ?? method?.rgb_view ?? false,
         caption: attr === null ? "No attribution for this selection." : describe(result.selection, cat),
       },
       display,
@@ -197,13 +197,18 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     const attr = result.attribution ? decodeFloat32(buffers[BUFFER_ATTRIBUTION], result.attribution.shape) : null;
     const acts = result.activations ? decodeFloat32(buffers[BUFFER_ACTIVATIONS], result.activations.shape) : null;
     painted = { result, image, attr, acts };
+    showSnapshot();
     inputPanel.paint(image, result.predictions ?? []);
     repaint();
   }
 
   function onMessage(msg: unknown, buffers?: DataView[]): void {
-    if (optimise.handle(msg, buffers)) return; // optimisation panel
-    if (patches.handle(msg, buffers)) return; // top-activating patches
+    const kind = typeof msg === "object" && msg !== null ? (msg as { kind?: unknown }).kind : undefined;
+    const panel = typeof kind === "string" ? handlers.get(kind) : undefined;
+    if (panel !== undefined) {
+      panel.handle(msg, buffers ?? []);
+      return;
+    }
     if (!isResultMessage(msg)) return;
     queue.resolve(msg.id);
     if (queue.shouldPaint(msg.seq)) {
@@ -216,7 +221,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
       // Show what was computed, unless the user has already asked for something newer.
       if (!queue.busy && msg.selection) controls.showSelection(msg.selection);
       root.dataset.paintedSeq = String(msg.seq);
-      if (msg.selection) patches.follow(keyOf(msg.selection)); // top-activating patches
+      if (msg.selection) for (const panel of panels) panel.follow?.(msg.selection);
     }
     updateBusy();
   }
@@ -246,14 +251,16 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     ["msg:custom", onMessage],
     ["change:busy", updateBusy],
     ["change:error", onError],
+    ["change:snapshot", showSnapshot],
     ...SELECTION_TRAITS.map((n): [string, () => void] => [`change:${n}`, onSelectionTrait]),
     ...DISPLAY_TRAITS.map((n): [string, () => void] => [`change:${n}`, onDisplayTrait]),
     ...["layers", "methods", "labels", "n_images"].map((n): [string, () => void] => [`change:${n}`, onCatalogue]),
-    ...["index_status", "index_progress", "index_message"].map((n): [string, () => void] => [`change:${n}`, onIndexTrait]),
+    ...panels.flatMap((panel) => panel.traits.map((n): [string, () => void] => [`change:${n}`, () => panel.onTraits?.()])),
   ];
   for (const [event, cb] of listeners) model.on(event, cb);
 
   onError();
+  showSnapshot();
   // The kernel cannot push a first result to a view that does not exist yet: ask for its current one
   // (an empty change, so a selection set from Python before the view rendered is kept).
   queue.submit({});
@@ -261,6 +268,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
 
   return () => {
     for (const [event, cb] of listeners) model.off(event, cb);
+    for (const panel of panels) panel.close?.();
     root.remove();
   };
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -11,9 +12,11 @@ from torch import Tensor
 from ..errors import NoGradientPathError, TargetError
 from ..recording import Recording
 from ..rules.backward_rules import GRADIENT, GUIDED
-from ..session import Session
 from ..targets import Target
 from .registry import register
+
+if TYPE_CHECKING:  # methods receive a Session; only session.py builds one (no import cycle)
+    from ..session import Session
 
 CAM_METHODS = ("gradcam", "guided_gradcam")  # the methods below: they take a layer= option
 
@@ -146,7 +149,7 @@ def _maps_at_layer(session: Session, targets: Sequence[Target], layer: str, grad
     return upsampled.reshape(t, n, 1, height, width)
 
 
-@register("gradcam", label="Grad-CAM",
+@register("gradcam", label="Grad-CAM", layer_usable=cam_layer_usable,
           citation="Selvaraju et al. 2017, Grad-CAM: Visual Explanations from Deep Networks via "
                    "Gradient-based Localization")
 def gradcam(session: Session, targets: Sequence[Target], layer: str | None = None) -> Tensor:
@@ -158,7 +161,7 @@ def gradcam(session: Session, targets: Sequence[Target], layer: str | None = Non
     return cam.expand(-1, -1, session.x.shape[1], -1, -1).contiguous()
 
 
-@register("guided_gradcam", label="Guided Grad-CAM", rgb_view=True,
+@register("guided_gradcam", label="Guided Grad-CAM", rgb_view=True, layer_usable=cam_layer_usable,
           citation="Selvaraju et al. 2017, Grad-CAM: Visual Explanations from Deep Networks via "
                    "Gradient-based Localization")
 def guided_gradcam(session: Session, targets: Sequence[Target], layer: str | None = None) -> Tensor:

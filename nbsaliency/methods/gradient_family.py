@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
 from ..rules.backward_rules import DECONVNET, GRADIENT, GUIDED
-from ..session import Session
 from ..targets import Target
 from .registry import register
+
+if TYPE_CHECKING:  # methods receive a Session; only session.py builds one (no import cycle)
+    from ..session import Session
 
 
 @register("gradient", label="Gradient (saliency)", backward_rule=GRADIENT,

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from ..errors import OptionError
 from ..rules.backward_rules import GRADIENT
-from ..session import Session
 from ..targets import Target
 from . import options
 from .perturbed import Run, perturbed_mean_gradients
 from .registry import register
 
 _NAME = "integrated_gradients"
+
+if TYPE_CHECKING:  # methods receive a Session; only session.py builds one (no import cycle)
+    from ..session import Session
+
 
 
 def as_baseline(baseline: Any, x: Tensor) -> Tensor:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
-from ..session import Session
 from ..targets import Target
 from . import options
 from .perturbed import Run, clean_values, perturbed_values
 from .registry import register
 
 _NAME = "occlusion"
+
+if TYPE_CHECKING:  # methods receive a Session; only session.py builds one (no import cycle)
+    from ..session import Session
 
 
 def _starts(size: int, window: int, stride: int) -> list[int]:

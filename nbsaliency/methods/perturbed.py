@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor
@@ -24,12 +24,14 @@ from ..errors import Cancelled
 from ..lean_forward import bare_forward
 from ..model_state import evaluation_mode
 from ..rules.backward_rules import BackwardRule
-from ..session import Session
 from ..targets import Target
 from . import options
 
 CPU_MEMORY_BUDGET = 1 << 30  # bytes of activations one chunk may hold on the CPU (at most a quarter of free RAM)
 ACCELERATOR_MEMORY_FRACTION = 0.5  # of the device's free memory
+
+if TYPE_CHECKING:  # methods receive a Session; only session.py builds one (no import cycle)
+    from ..session import Session
 
 
 class Copies(Protocol):

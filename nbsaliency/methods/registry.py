@@ -5,8 +5,10 @@ Everything that lists methods (``nbs.methods()``, the widget's Method control) r
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor
 
@@ -32,20 +34,33 @@ class MethodInfo:
     reuses_forward: bool = True
     backward_rule: BackwardRule | None = None
     times_input: bool = False
+    options: tuple[str, ...] = ()  # keyword options of ``compute``, read once from its signature
+    layer_usable: Callable[[Any, str], bool] | None = None  # (session, layer) -> whether layer= may be that layer
+
+    @property
+    def takes_layer(self) -> bool:
+        """Whether the method takes a ``layer=`` option (Grad-CAM's layer of maps)."""
+        return "layer" in self.options
+
+
+def _options_of(compute: Compute) -> tuple[str, ...]:
+    parameters = list(inspect.signature(compute).parameters.values())[2:]  # after (session, targets)
+    return tuple(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
 
 
 def register(name: str, *, label: str, citation: str, rgb_view: bool = False, reuses_forward: bool = True,
-             backward_rule: BackwardRule | None = None, times_input: bool = False) -> Callable[[Compute], Compute]:
+             backward_rule: BackwardRule | None = None, times_input: bool = False,
+             layer_usable: Callable[[Any, str], bool] | None = None) -> Callable[[Compute], Compute]:
     """Decorator that adds ``compute(session, targets, **options)`` to the registry under ``name``."""
 
     def add(compute: Compute) -> Compute:
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
         _REGISTRY[name] = MethodInfo(name, label, citation, compute, rgb_view, reuses_forward, backward_rule,
-                                     times_input)
+                                     times_input, _options_of(compute), layer_usable)
         return compute
 
     return add

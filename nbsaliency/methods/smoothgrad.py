@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from ..session import Session
 from ..targets import Target
 from . import options
 from .perturbed import Run, perturbed_mean_gradients
 from .registry import method_info, register, single_pass_methods
 
 _NAME = "smoothgrad"
+
+if TYPE_CHECKING:  # methods receive a Session; only session.py builds one (no import cycle)
+    from ..session import Session
+
 
 
 @register(_NAME, label="SmoothGrad", reuses_forward=False,

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..targets import LayerNorm, Target
+from ..targets import LayerEnergy, Target
 from ..validation import as_image_batch
 from .parameterisations import PixelImage, Range
 from .runner import Callback, OptimisationResult, optimise
@@ -45,7 +45,7 @@ def deepdream(model: nn.Module, image: Tensor, layer: str | Target, *, steps: in
     The history concatenates all octaves; callback images are resized to the input's size.
     """
     batch, _ = as_image_batch(model, image)
-    objective = LayerNorm(layer) if isinstance(layer, str) else layer
+    objective = LayerEnergy(layer) if isinstance(layer, str) else layer
     h, w = batch.shape[-2:]
     shift = max(1, round(min(h, w) / 7)) if jitter is None else int(jitter)
     sizes = octave_sizes(h, w, octaves, octave_scale)

@@ -1,6 +1,6 @@
 """The optimisation loop every method runs: gradient ascent of an objective on image parameters.
 
-Guarantees (DESIGN.md, decision 4): the model runs in eval mode and every module's flag is restored; hooks
+Guarantees (the user's model is never changed): the model runs in eval mode and every module's flag is restored; hooks
 sit only on the layers the objective reads and are removed on exit, also on error or cancel; gradients are
 taken with ``torch.autograd.grad`` with respect to the image parameters only, so no parameter's ``.grad`` is
 ever filled. Everything random draws from one seeded ``torch.Generator``; tensors follow the model's device

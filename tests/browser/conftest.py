@@ -34,6 +34,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             _save(page, f"{item.name}-{report.when}")
 
 
+@pytest.fixture(autouse=True)
+def no_console_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each browser test: the page logged no console error and raised no uncaught exception (since it was
+    opened, so the tour's own run counts too)."""
+    yield
+    for value in getattr(request.node, "funcargs", {}).values():
+        if isinstance(value, NotebookPage):
+            errors = [m for m in value.console if m.startswith(("error:", "uncaught:")) and not _jupyters_own(m)]
+            assert errors == [], "the page logged errors:\n" + "\n".join(errors)
+
+
+def _jupyters_own(message: str) -> bool:
+    """An uncaught exception raised wholly inside the Jupyter application's own bundle (Notebook 7.x throws
+    "Cannot read properties of undefined (reading 'schema')" while loading its settings, with or without this
+    widget): not the widget's to fix, so not counted. Anything with a frame elsewhere is counted."""
+    frames = [line.strip() for line in message.splitlines() if line.strip().startswith("at ")]
+    return message.startswith("uncaught:") and bool(frames) and all(
+        "/static/notebook/" in f or "/static/lab/" in f or f.startswith("at async Promise") for f in frames)
+
+
 def _save(page: NotebookPage, name: str) -> None:
     try:
         saved = page.save_artifacts(name)

@@ -206,7 +206,7 @@ class NotebookPage:
         self.console: list[str] = []  # the page's console errors and warnings, and uncaught exceptions
         page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning")
                 else None)
-        page.on("pageerror", lambda e: self.console.append(f"uncaught: {e}"))
+        page.on("pageerror", lambda e: self.console.append(f"uncaught: {e}\n{getattr(e, 'stack', '')}"))
 
     def open(self, path: str, timeout: float = 60.0) -> NotebookPage:
         """Open ``path`` and wait until its kernel has started and is idle."""

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { colormapLUT, lutIndex } from "../../js/src/colormaps";
+import { colormapLUT, lutIndex } from "../../js/src/lib/colormaps";
 import { COLORMAPS } from "../../js/src/protocol";
 
 const rgb = (lut: Uint8Array, i: number) => [lut[i * 3], lut[i * 3 + 1], lut[i * 3 + 2]];

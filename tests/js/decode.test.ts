@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeFloat32, decodeRGBA } from "../../js/src/decode";
+import { decodeFloat32, decodeRGBA } from "../../js/src/lib/decode";
 
 /** The bytes of `values` as float32 little-endian, placed at `offset` inside a larger buffer. */
 function floatsAt(values: number[], offset: number, extra = 3): DataView {

@@ -19,11 +19,20 @@ export class FakeModel implements WidgetModel {
   set(name: string, value: unknown) {
     const changed = this.traits[name] !== value;
     this.traits[name] = value;
+    this.pending[name] = value;
     if (changed) this.emit(`change:${name}`);
   }
+  /**
+   * A save that carries a new `request_id` is a selection request: recorded in `sent` as
+   * `{kind: "select", id, selection: <the fields set with it>}`; other saves are counted in `saved`.
+   */
   save_changes() {
-    this.saved += 1;
+    const { request_id: id, ...fields } = this.pending;
+    this.pending = {};
+    if (typeof id === "number") this.sent.push({ kind: "select", id, selection: fields });
+    else this.saved += 1;
   }
+  private pending: Record<string, unknown> = {};
   on(event: string, cb: Callback) {
     if (!this.handlers.has(event)) this.handlers.set(event, new Set());
     this.handlers.get(event)!.add(cb);

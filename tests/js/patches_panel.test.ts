@@ -31,8 +31,8 @@ const TRAITS = {
   clip_percentile: 99.5,
   layers: [{ name: "features.0", shape: [4, 2, 2], type: "Conv2d" }],
   methods: [
-    { name: "gradcam", label: "Grad-CAM", signed: false },
-    { name: "deconvnet", label: "DeconvNet", signed: true },
+    { name: "gradcam", label: "Grad-CAM", rgb_view: false },
+    { name: "deconvnet", label: "DeconvNet", rgb_view: true },
   ],
   labels: ["disc", "square"],
   n_images: 1,

@@ -8,7 +8,7 @@ import {
   indexText,
   patchLabel,
   upscale,
-} from "../../js/src/patches_state";
+} from "../../js/src/panels/patches/state";
 
 const KEY: GridKey = { layer: "block2.conv2", channel: 3, method: "guided" };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LatestWinsQueue } from "../../js/src/queue";
+import { LatestWinsQueue } from "../../js/src/lib/queue";
 
 function recorder(firstId?: number) {
   const sent: [number, string][] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { colormapLUT } from "../../js/src/colormaps";
+import { colormapLUT } from "../../js/src/lib/colormaps";
 import {
   activationRGBA,
   heatmapRGBA,
@@ -10,7 +10,7 @@ import {
   robustClip,
   saliencyMap,
   signedRGB,
-} from "../../js/src/render";
+} from "../../js/src/lib/render";
 
 const f32 = (v: number[]) => new Float32Array(v);
 

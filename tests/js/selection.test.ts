@@ -10,7 +10,7 @@ import {
   withPosition,
   selectionFrom,
   withLayer,
-} from "../../js/src/selection";
+} from "../../js/src/lib/selection";
 
 const conv: LayerInfo = { name: "features.3", shape: [16, 8, 8], type: "Conv2d" };
 const small: LayerInfo = { name: "features.8", shape: [32, 4, 4], type: "Conv2d" };

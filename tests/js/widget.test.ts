@@ -22,8 +22,8 @@ const TRAITS = {
     { name: "fc", shape: [3], type: "Linear" },
   ],
   methods: [
-    { name: "gradient", label: "Gradient", signed: false },
-    { name: "guided", label: "Guided backprop", signed: true },
+    { name: "gradient", label: "Gradient", rgb_view: false },
+    { name: "guided", label: "Guided backprop", rgb_view: true },
   ],
   labels: ["disc", "square", "ring"],
   n_images: 2,
@@ -42,7 +42,7 @@ function result(id: number | null, seq: number, changed: Partial<Selection>, ext
     error: "",
     image_index: selection.image_index,
     image: { shape: [2, 2, 4] },
-    attribution: { shape: [3, 2, 2], signed: false },
+    attribution: { shape: [3, 2, 2], rgb_view: false },
     activations: { shape: [4, 2, 2], layer: selection.layer },
     predictions: [{ index: 1, label: "square", probability: 0.75 }],
     selection,
@@ -123,7 +123,7 @@ describe("the view", () => {
 
   it("shows the signed RGB canvas for a signed method", () => {
     const { id, selection } = model.selects[0];
-    model.emit("msg:custom", ...result(id, 1, { ...selection, method: "guided" }, { attribution: { shape: [3, 2, 2], signed: true } }));
+    model.emit("msg:custom", ...result(id, 1, { ...selection, method: "guided" }, { attribution: { shape: [3, 2, 2], rgb_view: true } }));
     expect((el.querySelector('[aria-label="Attribution RGB"]')!.closest("figure") as HTMLElement).hidden).toBe(false);
   });
 
@@ -267,5 +267,25 @@ describe("the view", () => {
     expect(model.listenerCount()).toBe(0);
     expect(el.querySelector(".nbs-root")).toBeNull();
     cleanup = () => {};
+  });
+});
+
+describe("a view without a kernel (a saved notebook, nbconvert's HTML)", () => {
+  const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+
+  it("draws the saved snapshot until the first live result, then hides it", () => {
+    cleanup();
+    model = new FakeModel({ ...TRAITS, snapshot: new DataView(PNG.buffer) });
+    ({ el, unmount: cleanup } = mountWidget(model));
+    const img = el.querySelector("img.nbs-snapshot") as HTMLImageElement;
+    expect(img.hidden).toBe(false);
+    expect(img.getAttribute("src")).toBe(`data:image/png;base64,${Buffer.from(PNG).toString("base64")}`);
+    const { id, selection } = model.selects[0];
+    model.emit("msg:custom", ...result(id, 1, selection));
+    expect(img.hidden).toBe(true);
+  });
+
+  it("shows no picture when there is no snapshot", () => {
+    expect((el.querySelector("img.nbs-snapshot") as HTMLImageElement).hidden).toBe(true);
   });
 });

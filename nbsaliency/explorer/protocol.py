@@ -1,0 +1,289 @@
+"""The Python <-> JavaScript protocol of the Explorer widget, written once.
+
+Every message is a ``TypedDict`` below and every send builds through one; ``js/src/protocol.ts`` is generated
+from this module (``python -m nbsaliency.explorer.typescript``) and a test fails when the two differ, so a field
+renamed on one side only is caught. Constants are derived from the ``Literal`` types they name.
+
+Synced traits
+-------------
+Selection (both directions): image_index, layer, channel, position, method, target, target_class, the fields
+    of :class:`Selection`. The view asks for a selection by setting the fields that changed together with
+    ``request_id`` (REQUEST_ID_TRAIT, increasing per view) in one trait update; the kernel answers that id with
+    one MSG_RESULT. The view keeps at most one request in flight and one waiting (latest wins). A selection
+    that cannot be computed is answered with an error result and the fields are set back.
+Display (both directions; applied in the browser with no kernel round trip, synced so ``figure()`` matches):
+    the fields of :class:`DisplaySettings`.
+Catalogue (Python -> JS only): ``layers`` (list of :class:`LayerInfo`), ``methods`` (list of
+    :class:`MethodInfo`, from the engine's method registry), ``labels`` (class names), ``n_images``.
+State (Python -> JS only): ``busy``; ``error`` ("" when the last request succeeded, plain words otherwise);
+    ``snapshot``: PNG bytes of the view as last displayed or changed from Python (empty before it is shown),
+    drawn by a view until its first live result (a view without a kernel: nbconvert's HTML, a saved notebook).
+Panels add their own traits (:attr:`nbsaliency.explorer.panel.Panel.traits`).
+
+Buffers
+-------
+MSG_RESULT carries three buffers, in order: BUFFER_IMAGE (uint8 RGBA, H*W*4 bytes, row-major),
+BUFFER_ATTRIBUTION (float32 little-endian, C*H*W values, empty when ``attribution`` is None) and
+BUFFER_ACTIVATIONS (float32 little-endian, K*h*w values, empty when ``activations`` is None).
+MSG_OPTIMIZE_FRAME carries one (uint8 RGBA); MSG_PATCHES_RESULT carries PATCH_BUFFERS per patch, in rank
+order: the image crop, then the projection crop (signed RGB), each uint8 RGBA.
+
+Ordering: every answer carries ``seq``, increasing per widget; the view never paints an answer whose ``seq`` is
+lower than one it already painted. Request ids of one view increase; views start far apart.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict, get_args
+
+# -- the attribution view: selection, result ---------------------------------------------------------------
+TargetKind = Literal["logit", "probability", "channel", "neuron", "layer"]
+ColormapName = Literal["inferno", "viridis", "gray", "coolwarm"]
+
+MSG_SELECT = "select"
+MSG_RESULT = "result"
+REQUEST_ID_TRAIT = "request_id"
+BUFFER_IMAGE = 0
+BUFFER_ATTRIBUTION = 1
+BUFFER_ACTIVATIONS = 2
+TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
+COLORMAPS: tuple[str, ...] = get_args(ColormapName)
+
+
+class Selection(TypedDict):
+    """The selection traits: what the user chose. ``position``: [y, x] of the selected neuron inside the
+    channel's map, [] for none. ``target_class``: class for "logit" / "probability"; -1 means the predicted
+    class. ``layer`` is a ``named_modules()`` name from ``layers``, ``method`` a name from ``methods``."""
+
+    image_index: int
+    layer: str
+    channel: int
+    position: list[int]
+    method: str
+    target: TargetKind
+    target_class: int
+
+
+class SelectionChange(TypedDict, total=False):
+    """Only the selection fields that changed; the kernel applies them over its current selection."""
+
+    image_index: int
+    layer: str
+    channel: int
+    position: list[int]
+    method: str
+    target: TargetKind
+    target_class: int
+
+
+class DisplaySettings(TypedDict):
+    """The display traits, applied in the browser. ``opacity``: heat-map overlay opacity in [0, 1].
+    ``signed``: show the map's signed values (diverging colours) instead of |value| (the display toggle; a
+    method's own signed-RGB view is ``MethodInfo.rgb_view``). ``clip_percentile``: values above this
+    percentile of |value| saturate; 0 or less means no clipping (scale by the largest |value|)."""
+
+    colormap: ColormapName
+    opacity: float
+    signed: bool
+    clip_percentile: float
+
+
+class LayerInfo(TypedDict):
+    """One entry of the ``layers`` trait; ``shape`` has no batch axis."""
+
+    name: str
+    shape: list[int]
+    type: str
+
+
+class MethodInfo(TypedDict):
+    """One entry of the ``methods`` trait, from the engine's method registry. ``rgb_view``: the method's
+    signed values are worth showing as an RGB image too (DeconvNet, guided backpropagation, ...)."""
+
+    name: str
+    label: str
+    rgb_view: bool
+
+
+class Prediction(TypedDict):
+    index: int
+    label: str
+    probability: float
+
+
+class SelectMessage(TypedDict):
+    """JS -> Python: the same request as a custom message (for clients that cannot set traits)."""
+
+    kind: Literal["select"]
+    id: int
+    selection: SelectionChange
+
+
+class ImageInfo(TypedDict):
+    """``shape``: [H, W, 4] of an RGBA buffer."""
+
+    shape: list[int]
+
+
+class AttributionInfo(TypedDict):
+    """``shape``: [C, H, W]; ``rgb_view`` as in :class:`MethodInfo`."""
+
+    shape: list[int]
+    rgb_view: bool
+
+
+class ActivationsInfo(TypedDict):
+    """``shape``: [K, h, w] (a layer without maps is sent as [K, 1, 1])."""
+
+    shape: list[int]
+    layer: str
+
+
+class ResultMessage(TypedDict):
+    """Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS]. ``id`` answers the
+    request with that id (null when the kernel started the computation itself, e.g. after ``explorer.layer =
+    ...`` in Python); ``error``: "" or what went wrong, in plain words (then the arrays are empty)."""
+
+    kind: Literal["result"]
+    id: int | None
+    seq: int
+    error: str
+    image_index: int
+    image: ImageInfo
+    attribution: AttributionInfo | None
+    activations: ActivationsInfo | None
+    predictions: list[Prediction]
+    selection: Selection
+
+
+# -- the optimization panel (explorer/optimization.py, js/src/panels/optimization/) -------------------------
+Visualisation = Literal["class_model", "activation_maximisation", "deepdream", "invert"]
+
+MSG_OPTIMIZE = "optimize"
+MSG_OPTIMIZE_CANCEL = "optimize_cancel"
+MSG_OPTIMIZE_FRAME = "optimize_frame"
+MSG_OPTIMIZE_DONE = "optimize_done"
+OPTIMIZE_VISUALISATIONS: tuple[str, ...] = get_args(Visualisation)
+OPTIMIZE_MAX_STEPS = 2000
+
+
+class OptimizeMessage(TypedDict):
+    """JS -> Python: run ``visualisation`` for ``selection`` (the view's latest; it may not have reached the
+    kernel yet) in a kernel thread, streamed. "class_model": the selected class, or the image's predicted class
+    when target_class is -1; "activation_maximisation": the selection's channel / neuron / layer, a class
+    target's logit; "deepdream" and "invert": the current image at the current layer. ``steps``:
+    1..OPTIMIZE_MAX_STEPS. A new request cancels the running one; ``id`` becomes the ``run`` of the answers."""
+
+    kind: Literal["optimize"]
+    id: int
+    visualisation: Visualisation
+    steps: int
+    selection: Selection
+
+
+class OptimizeCancelMessage(TypedDict):
+    """JS -> Python: stop run ``run`` before its next step (answered by MSG_OPTIMIZE_DONE, cancelled true)."""
+
+    kind: Literal["optimize_cancel"]
+    run: int
+
+
+class OptimizeFrameMessage(TypedDict):
+    """Python -> JS, with one buffer (uint8 RGBA). ``step`` of ``steps`` done (steps may be fewer than asked:
+    DeepDream rounds to whole octaves); ``value``: the objective there (null when not finite). Sent every few
+    steps from the worker thread; a cached answer is one frame with step == steps."""
+
+    kind: Literal["optimize_frame"]
+    run: int
+    step: int
+    steps: int
+    value: float | None
+    image: ImageInfo
+
+
+class OptimizeDoneMessage(TypedDict):
+    """Python -> JS: exactly one per request: finished, cancelled, answered from the cache, or refused / failed
+    (``error`` in plain words, "" otherwise; the rest of the widget keeps working)."""
+
+    kind: Literal["optimize_done"]
+    run: int
+    cancelled: bool
+    cached: bool
+    error: str
+
+
+# -- the patches panel (explorer/patches.py, js/src/panels/patches/) ----------------------------------------
+IndexStatus = Literal["none", "building", "ready", "cancelled", "error"]
+
+MSG_PATCHES = "patches"
+MSG_PATCHES_RESULT = "patches_result"
+MSG_PATCH_OPEN = "patch_open"
+MSG_INDEX_CANCEL = "index_cancel"
+MSG_INDEX_BUILD = "index_build"
+INDEX_STATUSES: tuple[str, ...] = get_args(IndexStatus)
+PATCH_BUFFERS = 2
+
+
+class PatchesMessage(TypedDict):
+    """JS -> Python: the top-9 grid of (layer, channel) (Zeiler & Fergus 2014, Fig. 2), projected by ``method``;
+    methods that cannot project single units project with DeconvNet instead (the answer's ``projection`` and
+    ``note`` say so)."""
+
+    kind: Literal["patches"]
+    id: int
+    layer: str
+    channel: int
+    method: str
+
+
+class PatchInfo(TypedDict):
+    """One cell of a grid. ``image``: dataset index of the patch's image; ``box``: its receptive field there,
+    [top, left, bottom, right), half-open; ``shape``: [h, w, 4] of both crops."""
+
+    rank: int
+    value: float
+    image: int
+    y: int
+    x: int
+    box: list[int]
+    shape: list[int]
+
+
+class PatchesResultMessage(TypedDict):
+    """Python -> JS: exactly one per MSG_PATCHES request. ``projection``: the method that projected ("" when the
+    request was malformed). ``ready`` false: no index yet (the view asks again when index_status becomes
+    "ready"); ``superseded``: a newer request replaced this one before it ran; ``error``: plain words."""
+
+    kind: Literal["patches_result"]
+    id: int | None
+    seq: int
+    layer: str
+    channel: int
+    method: str
+    projection: str
+    note: str
+    ready: bool
+    superseded: bool
+    error: str
+    patches: list[PatchInfo]
+
+
+class PatchOpenMessage(TypedDict):
+    """JS -> Python: open patch ``rank`` of the (layer, channel) grid as the current input (a dataset image not
+    among the explorer's images is added once; n_images grows), that unit selected (target "neuron"). Answered
+    by the usual MSG_RESULT (id null), an error result when it cannot."""
+
+    kind: Literal["patch_open"]
+    layer: str
+    channel: int
+    rank: int
+
+
+class IndexCommandMessage(TypedDict):
+    """JS -> Python: stop building before the next batch (status "cancelled"), or build again."""
+
+    kind: Literal["index_cancel", "index_build"]
+
+
+SELECTION_TRAITS: tuple[str, ...] = tuple(Selection.__annotations__)
+DISPLAY_TRAITS: tuple[str, ...] = tuple(DisplaySettings.__annotations__)

@@ -1,0 +1,243 @@
+"""``nbs.Explorer``: the live widget, and the only module that imports anywidget / traitlets. Traits and message
+dispatch only: the numbers come from :class:`~nbsaliency.explorer.backend.ExplorerBackend`, the messages are
+answered by the panels (:mod:`nbsaliency.explorer.panels`), looked up by kind. The protocol is written once, in
+:mod:`nbsaliency.explorer.protocol`."""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..errors import plain_words, report_unexpected
+from . import protocol
+from .attribution import error_message, result_message, selection_fields
+from .backend import ExplorerBackend, Result, Selection
+from .figure import explorer_figure, figure_png
+from .panel import Panel, message_table
+from .panels import PANELS
+from .patches import IndexSpec
+
+_STATIC = Path(__file__).parent.parent / "static"
+_TRAIT_TYPES: dict[type, Callable[[Any], traitlets.TraitType]] = {
+    str: traitlets.Unicode, bool: traitlets.Bool, int: traitlets.Int, float: traitlets.Float, list: traitlets.List,
+}
+
+
+def _panel_traits(panels: Sequence[type[Panel]]) -> type[traitlets.HasTraits]:
+    """A mixin with the synced traits the panels declare (name -> default; the type follows the default)."""
+    traits = {name: _TRAIT_TYPES[type(default)](default).tag(sync=True)
+              for panel in panels for name, default in panel.traits.items()}
+    return type("PanelTraits", (traitlets.HasTraits,), traits)
+
+
+_LIVE: weakref.WeakSet[Explorer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_background_work() -> None:
+    """Interpreter exit with a live Explorer: stop and join every panel's worker first, so no thread is still
+    inside torch while the interpreter tears down (which aborts the process)."""
+    for explorer in list(_LIVE):
+        explorer._close_panels()
+
+
+class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
+    """Explore what ``model`` looks at in ``images``: attribution maps, activation maps and predictions,
+    with linked Image / Layer / Channel / Neuron / Method / Target controls.
+
+    ``images``: an ``(N, C, H, W)`` tensor of model inputs, or any sequence that ``preprocess`` turns into
+    ``(C, H, W)`` tensors. ``labels``: class names.
+
+    Top-activating patches (Zeiler & Fergus 2014): the widget shows the nine strongest units of the selected
+    channel over ``dataset`` (an ``(N, C, H, W)`` tensor, a sequence of ``(C, H, W)`` tensors, a torch Dataset
+    or an unshuffled DataLoader of model inputs; None: ``images`` themselves), from a patch index it builds in
+    the background when it is made (progress bar and Cancel in the widget). ``patch_index``: a ready
+    :class:`~nbsaliency.patches.PatchIndex` of ``dataset``, or a path where the index is saved (reused while
+    model, dataset and settings are unchanged, rebuilt otherwise). Clicking a patch opens its image with that
+    unit selected.
+    """
+
+    _esm = _STATIC / "widget.js"
+    _css = _STATIC / "widget.css"
+
+    image_index = traitlets.Int(0).tag(sync=True)
+    layer = traitlets.Unicode("").tag(sync=True)
+    channel = traitlets.Int(0).tag(sync=True)
+    position = traitlets.List(traitlets.Int(), default_value=[]).tag(sync=True)
+    method = traitlets.Unicode("gradient").tag(sync=True)
+    target = traitlets.Unicode("logit").tag(sync=True)
+    target_class = traitlets.Int(-1).tag(sync=True)
+
+    colormap = traitlets.Unicode("inferno").tag(sync=True)
+    opacity = traitlets.Float(0.5).tag(sync=True)
+    signed = traitlets.Bool(False).tag(sync=True)
+    clip_percentile = traitlets.Float(99.5).tag(sync=True)
+
+    layers = traitlets.List().tag(sync=True)
+    methods = traitlets.List().tag(sync=True)
+    labels = traitlets.List().tag(sync=True)
+    n_images = traitlets.Int(0).tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    request_id = traitlets.Int(0).tag(sync=True)  # set by the view with the selection it asks for
+    # PNG of the view as last displayed or changed from Python: saved with the widget state, so a view without a
+    # kernel (nbconvert's HTML, a reopened notebook) draws it until a live result arrives
+    snapshot = traitlets.Bytes(b"").tag(sync=True)
+
+    def __init__(self, model: Any, images: Any, labels: Sequence[str] | None = None, dataset: Any = None,
+                 preprocess: Callable[[Any], Any] | None = None, patch_index: IndexSpec = None, **kwargs: Any):
+        self._backend = ExplorerBackend(model, images, labels=labels, preprocess=preprocess)
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self._applying = False
+        self._traits_lock = threading.RLock()  # panels' workers set traits from their threads
+        self._result: Result | None = None
+        self._panels: dict[str, Panel] = {}
+        selection = self._backend.default_selection()
+        super().__init__(
+            layers=[protocol.LayerInfo(name=n, shape=list(s), type=t) for n, s, t in self._backend.layers],
+            methods=[protocol.MethodInfo(name=n, label=label, rgb_view=rgb) for n, label, rgb in self._backend.methods],
+            labels=self._backend.labels,
+            n_images=len(self._backend.inputs),
+            **{**selection_fields(selection), **kwargs},
+        )
+        options = {"dataset": dataset, "patch_index": patch_index}
+        for panel_type in PANELS:
+            panel = panel_type(self, **{name: options[name] for name in panel_type.options})
+            self._panels[panel.name] = panel
+        self._handlers = message_table(list(self._panels.values()))
+        _LIVE.add(self)
+        self.on_msg(self._on_message)
+        self.observe(self._on_selection_trait, names=list(protocol.SELECTION_TRAITS))
+        self.select(self.selection)
+
+    # -- what panels see (nbsaliency.explorer.panel.Host) ---------------------------------------------------
+    @property
+    def backend(self) -> ExplorerBackend:
+        return self._backend
+
+    @property
+    def selection(self) -> Selection:
+        """The whole current selection."""
+        return Selection(image_index=self.image_index, layer=self.layer, channel=self.channel,
+                         position=tuple(self.position), method=self.method, target=self.target,
+                         target_class=self.target_class)
+
+    def set_traits(self, values: Mapping[str, Any]) -> None:
+        # From workers: no hold_sync here (it is one flag per widget, and would collect the kernel thread's own
+        # trait writes and could lose them); the lock keeps these out of select()'s hold_sync.
+        with self._traits_lock:
+            for name, value in values.items():
+                setattr(self, name, value)
+
+    def select(self, selection: Selection, request_id: int | None = None, otherwise: Selection | None = None) -> bool:
+        """Compute ``selection``; on success it becomes the widget's selection and the result is sent (True).
+        Otherwise the selection is set back to ``otherwise`` (if given) and an error result is sent (False)."""
+        if request_id is None:  # the view shows its own requests as busy: no extra message before each answer
+            self.busy = True
+        try:
+            result = self._backend.compute(selection)
+        except Exception as error:
+            self.busy = False
+            if otherwise is not None:
+                self._restore(otherwise)
+            self.show_error(request_id, error)
+            return False
+        self._result = result
+        self._applying = True
+        try:
+            with self._traits_lock, self.hold_sync():
+                for name, value in selection_fields(result.selection).items():
+                    setattr(self, name, value)
+                self.error = ""
+                self.busy = False
+        finally:
+            self._applying = False
+        self.send(*result_message(result, request_id, self._next_seq()))
+        if request_id is None and self.snapshot:  # changed from Python (a cell) after it was shown: keep it current
+            self.snapshot = figure_png(self.figure())
+        return True
+
+    def show_error(self, request_id: int | None, error: BaseException) -> None:
+        message = plain_words(error)
+        report_unexpected(error)
+        self.error = message
+        self.send(*error_message(message, request_id, self._next_seq(), self.selection))
+
+    # -- messages ---------------------------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq
+
+    def _on_selection_trait(self, change: dict[str, Any]) -> None:
+        if not self._applying:
+            self.select(self.selection)
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """A trait update from the view. Selection fields and ``request_id`` that come together are one request:
+        computed once (not once per field), answered with that id; an impossible selection is set back."""
+        if protocol.REQUEST_ID_TRAIT not in sync_data and not set(sync_data) & set(protocol.SELECTION_TRAITS):
+            super().set_state(sync_data)
+            return
+        before = self.selection
+        self._applying = True
+        try:
+            super().set_state(sync_data)
+        except Exception as error:  # a value of the wrong type: traitlets refused it
+            self._applying = False
+            self._restore(before)
+            self.show_error(sync_data.get(protocol.REQUEST_ID_TRAIT), error)
+            return
+        finally:
+            self._applying = False
+        self.select(self.selection, sync_data.get(protocol.REQUEST_ID_TRAIT), otherwise=before)
+
+    def _restore(self, selection: Selection) -> None:
+        self._applying = True
+        try:
+            with self._traits_lock, self.hold_sync():
+                for name, value in selection_fields(selection).items():
+                    setattr(self, name, value)
+        finally:
+            self._applying = False
+
+    def _on_message(self, widget: Any, content: Any, buffers: Any) -> None:
+        panel = self._handlers.get(content.get("kind")) if isinstance(content, dict) else None
+        if panel is not None:
+            panel.handle(content)
+
+    def _close_panels(self) -> None:
+        for panel in getattr(self, "_panels", {}).values():  # also for an explorer whose __init__ raised
+            panel.close()
+
+    def close(self) -> None:
+        """Close the widget; every panel's background work (an optimization, an index build) stops first."""
+        self._close_panels()
+        _LIVE.discard(self)
+        super().close()
+
+    # -- static output ----------------------------------------------------------------------------------
+    def figure(self):
+        """A matplotlib Figure of the current view (same display settings as the widget)."""
+        if self._result is None:
+            raise RuntimeError(f"nothing to draw yet: {self.error or 'no result computed'}")
+        return explorer_figure(self._result, colormap=self.colormap, opacity=self.opacity, signed=self.signed,
+                               clip=self.clip_percentile)
+
+    def _repr_mimebundle_(self, **kwargs: Any):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if self._result is None:
+            return bundle
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        self.snapshot = figure_png(self.figure())
+        data = {**data, "image/png": base64.b64encode(self.snapshot).decode("ascii")}
+        return data, metadata
