@@ -24,6 +24,7 @@ from .errors import (
 from .functional import attribute, layers
 from .maps import clip_percentile, saliency_map, signed_rgb, to_image
 from .methods import method_info, methods
+from .normalization import Normalization
 from .optimize import (
     L1,
     L2,
@@ -61,6 +62,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Normalization",
     "top_patches_figure",
     "top_patches",
     "ReceptiveFields",
