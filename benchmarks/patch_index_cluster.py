@@ -48,7 +48,7 @@ def main() -> None:
     n, size = args.images, args.batch_size
     model = demo.load_model()
     images = demo.images(n, seed=0).images
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=40)
     client = Client(cluster)
     try:

@@ -101,13 +101,14 @@ class PatchJobs:
 
     def __init__(self, backend: ExplorerBackend, send: Send, on_status: Callable[[IndexState], None], *,
                  dataset: Any = None, index: IndexSpec = None, k: int = 9, batch_size: int = 16,
-                 cache_size: int = 64):
+                 cache_size: int = 64, client: Any = None):
         if index is not None and not isinstance(index, PatchIndex | str | Path):
             raise TypeError(f"patch_index must be a PatchIndex, a path or None; got {type(index).__name__}")
         self.backend, self.send, self.on_status = backend, send, on_status
         self.own_images = dataset is None
         self.data = list(backend.inputs) if dataset is None else dataset
         self.spec, self.k, self.batch_size, self.cache_size = index, k, batch_size, cache_size
+        self.client = client  # a dask.distributed.Client: the index is built on its cluster
         self.state = IndexState("none")
         self.index: PatchIndex | None = None
         self.source: ImageSource | None = None
@@ -299,10 +300,10 @@ class PatchJobs:
             if isinstance(self.spec, str | Path):
                 index = PatchIndex.load_or_build(self.spec, self.model, self.data, k=self.k,
                                                  batch_size=self.batch_size, progress=progress, cancel=self._cancel,
-                                                 notify=notes.append)
+                                                 notify=notes.append, client=self.client)
             else:
                 index = PatchIndex.build(self.model, self.data, k=self.k, batch_size=self.batch_size,
-                                         progress=progress, cancel=self._cancel)
+                                         progress=progress, cancel=self._cancel, client=self.client)
         except IndexBuildCancelled as error:
             self._report(IndexState("cancelled", self.state.done, self.state.total, plain_words(error)))
             return

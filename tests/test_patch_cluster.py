@@ -28,7 +28,7 @@ distributed = pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def client():
     """Two worker processes with one thread each (the issue's set-up); started once for the module."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                        silence_logs=40)
     with distributed.Client(cluster) as dask_client:
         yield dask_client
@@ -173,3 +173,19 @@ def test_without_a_client_dask_is_never_imported():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_explorer_patch_jobs_build_their_index_on_the_cluster(client, demo_model, images):
+    from nbsaliency.explore import ExplorerBackend
+    from nbsaliency.patch_jobs import PatchJobs
+
+    states = []
+    backend = ExplorerBackend(demo_model, images[:2], labels=demo.CLASS_NAMES)
+    jobs = PatchJobs(backend, lambda content, buffers: None, states.append, dataset=images, client=client)
+    try:
+        assert jobs.wait(60) and jobs.state.status == "ready", jobs.state
+        assert_same_index(jobs.index, PatchIndex.build(demo_model, images, batch_size=jobs.batch_size,
+                                                       progress=False))
+        assert any(state.status == "building" and state.total == 240 for state in states)
+    finally:
+        jobs.close()

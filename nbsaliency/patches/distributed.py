@@ -29,7 +29,7 @@ import threading
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -340,4 +340,4 @@ def _build_on_worker(build_shard: Callable, model: Any, data: Any, spec: ShardSp
         torch.set_num_threads(previous)
 
 
-__all__: Sequence[str] = ["ShardBuildError", "WorkerFailure", "build_shards", "shard_ranges"]
+__all__ = ["CLUSTER_OPTIONS", "ShardBuildError", "WorkerFailure", "build_shards", "shard_ranges"]
