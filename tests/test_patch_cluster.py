@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from nbsaliency import demo
+from nbsaliency import ModelError, demo
 from nbsaliency.patches import DatasetError, IndexBuildCancelled, PatchIndex
 from nbsaliency.patches.distributed import ShardBuildError
 from tests.invariance import ModelSnapshot
@@ -189,3 +189,10 @@ def test_the_explorer_patch_jobs_build_their_index_on_the_cluster(client, demo_m
         assert any(state.status == "building" and state.total == 240 for state in states)
     finally:
         jobs.close()
+
+
+def test_a_model_that_cannot_be_pickled_gets_an_error_naming_it(client, images):
+    model = demo.load_model()
+    model.lock = threading.Lock()  # e.g. a logger or a file handle kept on the model
+    with pytest.raises(ModelError, match=r"the model DemoCNN .* cannot be pickled.*TypeError"):
+        PatchIndex.build(model, images[:20], progress=False, client=client)

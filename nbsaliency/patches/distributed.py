@@ -106,10 +106,10 @@ class Packed:
 
 # -- on the client -----------------------------------------------------------------------------------------------
 def _check_pickles(value: Any, what: str, error: type[Exception]) -> None:
-    from distributed.protocol.pickle import dumps
+    import cloudpickle  # a dependency of dask.distributed, which pickles with it when pickle fails
 
     try:
-        dumps(value)
+        cloudpickle.dumps(value)
     except Exception as failure:
         raise error(f"{what} {_name(value)} cannot be pickled, so it cannot be sent to the Dask workers "
                     f"({type(failure).__name__}: {failure}); make it picklable (e.g. open files, connections and "
@@ -117,7 +117,7 @@ def _check_pickles(value: Any, what: str, error: type[Exception]) -> None:
 
 
 def _name(value: Any) -> str:
-    text = repr(value)
+    text = " ".join(repr(value).split())
     return f"{type(value).__name__} {text[:80] + '...' if len(text) > 80 else text}"
 
 
@@ -135,9 +135,7 @@ def _payload(source: ImageSource, batch_size: int) -> tuple[Any, str, int, int, 
             raise DatasetError("a DataLoader with batch_size=None cannot be cut into batch-aligned shards; give it a "
                                "batch_size")
         n = source.length - source.length % loader.batch_size if loader.drop_last else source.length
-        _check_pickles(loader.dataset, "the DataLoader's dataset", DatasetError)
         return loader.dataset, "loader", n, loader.batch_size, loader.collate_fn
-    _check_pickles(data, "the dataset", DatasetError)
     return data, "items", source.length or 0, batch_size, None
 
 
@@ -183,8 +181,6 @@ def build_shards(client: Any, model: nn.Module | Callable[[], nn.Module], source
     data, kind, n, batch_size, collate = _payload(source, batch_size)
     if not factory:
         model = _shippable_model(model)  # type: ignore[arg-type]
-    else:
-        _check_pickles(model, "the model factory", ModelError)
     host_threads = _host_threads(client)
     if shard_size is None:
         threads = max(1, sum(host_threads.values()))
@@ -201,9 +197,15 @@ def build_shards(client: Any, model: nn.Module | Callable[[], nn.Module], source
     owned: list[Any] = []
     futures: list[Any] = []
     try:
-        model_ref = model if factory else client.scatter(Packed(model), broadcast=True, hash=False)
-        data_ref = client.scatter(data, broadcast=True, hash=False)
-        owned = [data_ref] if factory else [data_ref, model_ref]
+        if factory:
+            _check_pickles(model, "the model factory", ModelError)
+            model_ref = model
+        else:
+            model_ref = _scatter(client, Packed(model), model, "the model", ModelError)
+            owned.append(model_ref)
+        data_ref = _scatter(client, data, data, "the dataset" if kind != "loader" else "the DataLoader's dataset",
+                            DatasetError)
+        owned.append(data_ref)
         token = f"nbsaliency-{uuid.uuid4().hex}"
         for start, stop in ranges:
             spec = ShardSpec(start, stop, kind, batch_size, k, layers, offset, one_per_image, token, factory,
@@ -236,6 +238,15 @@ def build_shards(client: Any, model: nn.Module | Callable[[], nn.Module], source
         client.cancel(futures + owned)
 
 
+def _scatter(client: Any, value: Any, shown: Any, what: str, error: type[Exception]) -> Any:
+    """``value`` on every worker (one future); when it cannot be serialised, an error naming ``shown``."""
+    try:
+        return client.scatter(value, broadcast=True, hash=False)
+    except Exception:
+        _check_pickles(shown, what, error)  # raises the clear error when pickling is what failed
+        raise
+
+
 def _describe_failure(future: Any, retries: int) -> str:
     try:
         error = future.exception()
@@ -249,7 +260,6 @@ def _shippable_model(model: nn.Module) -> nn.Module:
     """The model as it travels: itself on CPU, else a CPU copy (a worker without that device could not load
     it); never the user's object changed."""
     device, _ = model_device_and_dtype(model)
-    _check_pickles(model, "the model", ModelError)
     if device is None or device.type == "cpu":
         return model
     return copy.deepcopy(model).cpu()

@@ -238,6 +238,9 @@ class PatchIndex:
         settings; otherwise (missing, stale or corrupted file) build it, save it and return it. A stale or
         corrupted file is never used: it is rebuilt with an :class:`~nbsaliency.patches.IndexRebuildWarning`
         (or, when given, a call of ``notify(message)`` instead, e.g. to show the message in a widget)."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"load_or_build needs the model itself (its weights key the saved file); got "
+                            f"{type(model).__name__} (a model factory works with build(..., client=))")
         path = Path(path)
         layer_list = list(layers) if layers is not None else None
         source = ImageSource(dataset)
