@@ -149,6 +149,27 @@ def test_deepdream_warns_when_the_image_itself_is_not_the_size_the_model_takes(v
     assert result.image.shape == small.shape
 
 
+class Windowed(nn.Module):
+    """Takes only sizes that are multiples of 32 (as window-attention models do); classes from pooled features."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] % 32 or x.shape[-2] % 32:
+            raise RuntimeError(f"input size {tuple(x.shape[-2:])} is not a multiple of the window")
+        return self.head(self.conv(x).relu().mean(dim=(2, 3)))
+
+
+def test_lucid_transforms_end_at_the_requested_size_for_a_model_that_takes_few_sizes():
+    watched = Watched(Windowed())
+    result = activation_maximisation(watched, 0, steps=6)  # 128 works, 129 does not: every step back at 128
+    assert result.settings["model_input_size"] == (128, 128) and "FitSize" in str(result.settings["transforms"])
+    assert {shape for shape, _, _ in watched.seen} == {(1, 3, 128, 128)}
+
+
 def test_a_cnn_that_takes_any_size_keeps_its_sizes_and_transforms():
     model = demo.load_model()
     result = activation_maximisation(model, 1, size=48, steps=2)
