@@ -125,8 +125,6 @@ class PatchIndex:
         source = ImageSource(dataset)
         layer_list = list(layers) if layers is not None else None
         if client is None:
-            if cluster:
-                raise TypeError(f"{', '.join(sorted(cluster))} only apply with client= (a Dask client)")
             if not isinstance(model, nn.Module):
                 raise TypeError(f"model must be an nn.Module (a model factory needs client=); got "
                                 f"{type(model).__name__}")
@@ -143,6 +141,8 @@ class PatchIndex:
                cancel: threading.Event | None, client: Any = None, **cluster: Any) -> PatchIndex:
         """:meth:`build` with the source and its fingerprint already made (:meth:`load_or_build` has them);
         with a client, on the cluster (``key`` None: a model factory's, fingerprinted on the workers)."""
+        if client is None and cluster:
+            raise TypeError(f"{', '.join(sorted(cluster))} only apply with client= (a Dask client)")
         unknown = set(cluster) - CLUSTER_OPTIONS
         if unknown:
             raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; with client= the options are "
@@ -237,7 +237,8 @@ class PatchIndex:
         """The saved index at ``path`` if it was built for this model's weights, this dataset and these
         settings; otherwise (missing, stale or corrupted file) build it, save it and return it. A stale or
         corrupted file is never used: it is rebuilt with an :class:`~nbsaliency.patches.IndexRebuildWarning`
-        (or, when given, a call of ``notify(message)`` instead, e.g. to show the message in a widget)."""
+        (or, when given, a call of ``notify(message)`` instead, e.g. to show the message in a widget).
+        ``client`` (and the cluster options) build it on a Dask cluster, as :meth:`build` does."""
         if not isinstance(model, nn.Module):
             raise TypeError(f"load_or_build needs the model itself (its weights key the saved file); got "
                             f"{type(model).__name__} (a model factory works with build(..., client=))")
