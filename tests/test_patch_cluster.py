@@ -196,3 +196,24 @@ def test_a_model_that_cannot_be_pickled_gets_an_error_naming_it(client, images):
     model.lock = threading.Lock()  # e.g. a logger or a file handle kept on the model
     with pytest.raises(ModelError, match=r"the model DemoCNN .* cannot be pickled.*TypeError"):
         PatchIndex.build(model, images[:20], progress=False, client=client)
+
+
+class HookSpy(ItemDataset):
+    """Fails when, on a worker mid-build, the model Dask holds (and may pickle for another worker at any moment)
+    carries hooks: a build must run on a private copy."""
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        if os.getpid() != self.home:
+            from nbsaliency.patches.distributed import Packed
+
+            for value in list(distributed.get_worker().data.values()):
+                if isinstance(value, Packed) and any(m._forward_hooks or m._forward_pre_hooks
+                                                     for m in value.model.modules()):
+                    raise AssertionError("the scattered model carries a build's hooks")
+        return super().__getitem__(i)
+
+
+def test_the_model_dask_holds_never_carries_hooks_while_shards_are_built(client, demo_model, images):
+    index = PatchIndex.build(demo_model, HookSpy(images), batch_size=8, shard_size=40, progress=False,
+                             client=client, retries=0)
+    assert_same_index(index, PatchIndex.build(demo_model, images, batch_size=8, progress=False))

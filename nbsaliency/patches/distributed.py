@@ -273,8 +273,9 @@ _KEEP_BUILDS = 2  # builds whose models a worker keeps
 
 def _worker_model(model: Any, spec: ShardSpec) -> tuple[nn.Module, str | None]:
     """This worker thread's copy of the model and, for a factory's model, its fingerprint. Prepared once per build
-    and thread (the first from the factory or the shipped model, moved to the GPU when the worker has one; further
-    threads get deep copies, so that concurrent tasks never share hooks or flags)."""
+    and thread (the first made by the factory or copied from the shipped model, which must never carry a build's
+    hooks because Dask may pickle it to send it to another worker; moved to the GPU when the worker has one;
+    further threads get deep copies, so that concurrent tasks never share hooks or flags)."""
     from .fingerprint import model_fingerprint
 
     key = (spec.model_token, threading.get_ident())
@@ -289,12 +290,12 @@ def _worker_model(model: Any, spec: ShardSpec) -> tuple[nn.Module, str | None]:
                 model = model()
                 if not isinstance(model, nn.Module):
                     raise ModelError(f"the model factory returned a {type(model).__name__}, not an nn.Module")
-            else:
-                model = model.model
+            else:  # a private copy: the scattered object must stay without hooks, Dask may send it on at any time
+                model = copy.deepcopy(model.model)
             if torch.cuda.is_available():
                 device, _ = model_device_and_dtype(model)
                 if device is None or device.type == "cpu":
-                    model = (model if spec.factory else copy.deepcopy(model)).to(torch.device("cuda"))
+                    model = model.to(torch.device("cuda"))
             entry = (model, model_fingerprint(model) if spec.factory else None)
         _MODELS[key] = entry
         tokens = list(dict.fromkeys(token for token, _ in _MODELS))
