@@ -29,6 +29,7 @@ from .functional import attribute, layers
 from .layouts import Layout, LayoutError
 from .maps import clip_percentile, saliency_map, signed_rgb, to_image
 from .methods import method_info, methods
+from .normalization import Normalization
 from .optimize import (
     L1,
     L2,
@@ -66,6 +67,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Normalization",
     "top_patches_figure",
     "top_patches",
     "ReceptiveFields",

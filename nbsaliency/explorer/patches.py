@@ -104,13 +104,14 @@ class PatchJobs:
 
     def __init__(self, backend: ExplorerBackend, send: Send, on_status: Callable[[IndexState], None], *,
                  dataset: Any = None, index: IndexSpec = None, k: int = 9, batch_size: int = 16,
-                 cache_size: int = 64):
+                 cache_size: int = 64, client: Any = None):
         if index is not None and not isinstance(index, PatchIndex | str | Path):
             raise TypeError(f"patch_index must be a PatchIndex, a path or None; got {type(index).__name__}")
         self.backend, self.send, self.on_status = backend, send, on_status
         self.own_images = dataset is None
         self.data = list(backend.inputs) if dataset is None else dataset
         self.spec, self.k, self.batch_size, self.cache_size = index, k, batch_size, cache_size
+        self.client = client  # a dask.distributed.Client: the index is built on its cluster
         self.state = IndexState("none")
         self.index: PatchIndex | None = None
         self.source: ImageSource | None = None
@@ -302,10 +303,10 @@ class PatchJobs:
             if isinstance(self.spec, str | Path):
                 index = PatchIndex.load_or_build(self.spec, self.model, self.data, k=self.k,
                                                  batch_size=self.batch_size, progress=progress, cancel=self._cancel,
-                                                 notify=notes.append)
+                                                 notify=notes.append, client=self.client)
             else:
                 index = PatchIndex.build(self.model, self.data, k=self.k, batch_size=self.batch_size,
-                                         progress=progress, cancel=self._cancel)
+                                         progress=progress, cancel=self._cancel, client=self.client)
         except IndexBuildCancelled as error:
             self._report(IndexState("cancelled", self.state.done, self.state.total, plain_words(error)))
             return
@@ -397,12 +398,13 @@ class PatchesPanel(Panel):
     name = "patches"
     kinds = (protocol.MSG_PATCHES, protocol.MSG_INDEX_CANCEL, protocol.MSG_INDEX_BUILD, protocol.MSG_PATCH_OPEN)
     traits = {"index_status": "none", "index_progress": [0, -1], "index_message": ""}
-    options = ("dataset", "patch_index")
+    options = ("dataset", "patch_index", "client")  # client: a dask.distributed.Client builds the index
 
-    def __init__(self, host: Any, *, dataset: Any = None, patch_index: IndexSpec = None, **options: Any):
+    def __init__(self, host: Any, *, dataset: Any = None, patch_index: IndexSpec = None, client: Any = None,
+                 **options: Any):
         super().__init__(host)
         self.jobs = PatchJobs(host.backend, lambda content, buffers: host.send(content, buffers), self._on_index_state,
-                              dataset=dataset, index=patch_index)
+                              dataset=dataset, index=patch_index, client=client)
 
     def _on_index_state(self, state: IndexState) -> None:
         # The status goes last, so the view sees a new status with its progress and message already set.

@@ -62,7 +62,8 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
     the background when it is made (progress bar and Cancel in the widget). ``patch_index``: a ready
     :class:`~nbsaliency.patches.PatchIndex` of ``dataset``, or a path where the index is saved (reused while
     model, dataset and settings are unchanged, rebuilt otherwise). Clicking a patch opens its image with that
-    unit selected.
+    unit selected. ``client``: a ``dask.distributed.Client``; the index is then built on its cluster
+    (:mod:`nbsaliency.patches.distributed`), with the same progress bar and Cancel.
     """
 
     _esm = _STATIC / "widget.js"
@@ -93,7 +94,8 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
     snapshot = traitlets.Bytes(b"").tag(sync=True)
 
     def __init__(self, model: Any, images: Any, labels: Sequence[str] | None = None, dataset: Any = None,
-                 preprocess: Callable[[Any], Any] | None = None, patch_index: IndexSpec = None, **kwargs: Any):
+                 preprocess: Callable[[Any], Any] | None = None, patch_index: IndexSpec = None, client: Any = None,
+                 **kwargs: Any):
         self._backend = ExplorerBackend(model, images, labels=labels, preprocess=preprocess)
         self._seq = 0
         self._seq_lock = threading.Lock()
@@ -109,7 +111,7 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
             n_images=len(self._backend.inputs),
             **{**selection_fields(selection), **kwargs},
         )
-        options = {"dataset": dataset, "patch_index": patch_index}
+        options = {"dataset": dataset, "patch_index": patch_index, "client": client}
         for panel_type in PANELS:
             panel = panel_type(self, **{name: options[name] for name in panel_type.options})
             self._panels[panel.name] = panel

@@ -17,6 +17,7 @@ from .activation_max import PRESETS, activation_maximisation
 from .capture import LayerCapture, OptimisationView
 from .class_model import class_model
 from .deepdream import deepdream
+from .input_size import FitSize, ResizedInputWarning, probe_input_size
 from .inversion import image_error, invert
 from .objectives import L1, L2, AlphaNorm, FeatureDistance, ImageTerm, PerImage, TotalVariation
 from .optimisers import NormalisedGradient
@@ -36,9 +37,10 @@ from .transforms import Compose, Jitter, Pad, RandomRotate, RandomScale, Roll, T
 
 __all__ = [
     "PRESETS", "YOSINSKI_TABLE_1", "AlphaNorm", "Blur", "ClipSmallContribution", "ClipSmallNorm", "Compose", "Decay",
-    "FeatureDistance", "FourierImage", "ImageTerm", "Jitter", "L1", "L2", "LayerCapture", "NormalisedGradient",
-    "OptimisationResult", "OptimisationView", "Pad", "PerImage", "Parameterisation", "PixelImage", "RandomRotate",
-    "RandomScale", "Regulariser", "Roll", "TotalVariation", "Transform", "activation_maximisation", "class_model",
-    "colour_decorrelation", "deepdream", "evaluate", "gaussian_blur", "image_error", "invert", "optimise",
-    "standard_transforms", "yosinski_regularisers",
+    "FeatureDistance", "FitSize", "FourierImage", "ImageTerm", "Jitter", "L1", "L2", "LayerCapture",
+    "NormalisedGradient", "OptimisationResult", "OptimisationView", "Pad", "PerImage", "Parameterisation",
+    "PixelImage", "RandomRotate", "RandomScale", "Regulariser", "ResizedInputWarning", "Roll", "TotalVariation",
+    "Transform", "activation_maximisation", "class_model", "colour_decorrelation", "deepdream", "evaluate",
+    "gaussian_blur", "image_error", "invert", "optimise", "probe_input_size", "standard_transforms",
+    "yosinski_regularisers",
 ]

@@ -19,12 +19,16 @@ from typing import Any
 
 from torch import nn
 
+from ..normalization import stated_range
 from ..targets import Target, as_target
+from .input_size import fit_transforms, probe_input_size, refuse_size
 from .optimisers import OptimiserLike
 from .parameterisations import Parameterisation, Range, make_parameterisation
 from .regularisers import YOSINSKI_TABLE_1, Regulariser, yosinski_regularisers
 from .runner import Callback, OptimisationResult, image_shape, midpoint, model_placement, optimise
 from .transforms import Transform, standard_transforms
+
+DEFAULT_SIZE = 128
 
 PRESETS: dict[str, dict[str, Any]] = {
     "lucid": {"param": "fourier", "steps": 512, "lr": 0.05, "optimiser": "adam",
@@ -35,8 +39,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def activation_maximisation(model: nn.Module, target: Target, *, preset: str = "lucid",
-                            size: int | Sequence[int] = 128, batch: int = 1, steps: int | None = None,
-                            lr: float | None = None, value_range: Range = (0.0, 1.0),
+                            size: int | Sequence[int] | None = None, batch: int = 1, steps: int | None = None,
+                            lr: float | None = None, value_range: Range | None = None, normalization: object = None,
                             param: str | Parameterisation | None = None, optimiser: OptimiserLike | None = None,
                             transforms: Transform | Sequence[Transform] | None = None,
                             regularisers: Sequence[Regulariser] | None = None, table_row: str | None = None,
@@ -48,19 +52,31 @@ def activation_maximisation(model: nn.Module, target: Target, *, preset: str = "
     ``preset`` (``"lucid"`` or ``"yosinski"``) fills every setting left as None; ``table_row`` picks a row
     of Yosinski et al.'s Table 1 (``"a"``-``"d"``, :data:`~.regularisers.YOSINSKI_TABLE_1`). ``batch`` images
     start from different random parameters (one seed).
+
+    ``size``: the image size (default 128, or the one size a model such as a ViT takes, found by probing; a
+    size the model does not take is refused). For a model that takes one size only, the robustness transforms
+    end with a resize back to it (:class:`~.input_size.FitSize`). ``normalization`` (a
+    :class:`~nbsaliency.Normalization` or what :meth:`~nbsaliency.Normalization.of` reads) gives the per-channel
+    value range in model space; else ``value_range`` (default ``(0, 1)``).
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     defaults = PRESETS[preset]
     objective = as_target(target)
-    shape = image_shape(model, size, batch)
+    value_range, norm = stated_range(value_range, normalization)
     placement = model_placement(model)
+    shape = image_shape(model, DEFAULT_SIZE if size is None else size, batch)
+    found = probe_input_size(model, shape[1], shape[2:], method="activation_maximisation", **placement)
+    if size is not None:
+        refuse_size(found, "activation_maximisation", f"pass size={found.size[0]}")
+    shape = (*shape[:2], *found.size)
     fill = midpoint(value_range)
     kind = defaults["param"] if param is None else param
     options: dict[str, Any] = {"sd": 0.05} if kind == "pixels" else {}
     param = make_parameterisation(kind, shape, value_range=value_range, seed=seed, **options, **placement)
     if transforms is None:
         transforms = standard_transforms(min(shape[2:]), fill) if preset == "lucid" else ()
+    transforms = fit_transforms(transforms, found)
     row = table_row or defaults.get("table_row")
     if preset == "yosinski" and row not in YOSINSKI_TABLE_1:
         raise ValueError(f"table_row must be one of {', '.join(YOSINSKI_TABLE_1)} (Yosinski et al.'s Table 1)")
@@ -71,4 +87,5 @@ def activation_maximisation(model: nn.Module, target: Target, *, preset: str = "
                     optimiser=defaults["optimiser"] if optimiser is None else optimiser,
                     regularisers=regularisers, seed=seed, callback=callback, every=every, cancel=cancel,
                     settings={"method": "activation_maximisation", "preset": preset, "paper": defaults["paper"],
+                              "model_input_size": found.fixed, "normalization": repr(norm) if norm else None,
                               **({"table_row": row} if preset == "yosinski" else {})})

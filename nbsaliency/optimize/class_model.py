@@ -13,7 +13,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..normalization import stated_range
 from ..targets import Logit
+from .input_size import fit_transforms, probe_input_size, refuse_size
 from .objectives import L2
 from .optimisers import OptimiserLike
 from .parameterisations import Parameterisation, Range, make_parameterisation
@@ -21,9 +23,12 @@ from .regularisers import Regulariser
 from .runner import Callback, OptimisationResult, image_shape, midpoint, model_placement, optimise
 from .transforms import Transform
 
+DEFAULT_SIZE = 224
 
-def class_model(model: nn.Module, c: int | Sequence[int], *, size: int | Sequence[int] = 224, steps: int = 200,
-                lr: float = 0.05, l2: float = 0.1, value_range: Range = (0.0, 1.0),
+
+def class_model(model: nn.Module, c: int | Sequence[int], *, size: int | Sequence[int] | None = None,
+                steps: int = 200, lr: float = 0.05, l2: float = 0.1, value_range: Range | None = None,
+                normalization: object = None,
                 param: str | Parameterisation = "pixels", optimiser: OptimiserLike = "adam",
                 transforms: Transform | Sequence[Transform] = (), regularisers: Sequence[Regulariser] = (),
                 seed: int = 0, callback: Callback | None = None, every: int = 10,
@@ -34,14 +39,24 @@ def class_model(model: nn.Module, c: int | Sequence[int], *, size: int | Sequenc
     ``value_range``: the zero image of centred inputs), starting from that neutral image. The paper takes
     plain gradient steps on raw pixels; the default here is Adam on clipped pixels, which needs no tuning of
     the step to the score's scale (``optimiser="sgd"`` with a suitable ``lr`` follows the paper).
+
+    ``size`` defaults to 224, or to the one size the model takes (probed); ``normalization`` /
+    ``value_range`` as in :func:`~.activation_max.activation_maximisation`.
     """
     classes = [int(c)] if isinstance(c, int) else [int(k) for k in c]
-    shape = image_shape(model, size, len(classes))
+    value_range, norm = stated_range(value_range, normalization)
     placement = model_placement(model)
+    shape = image_shape(model, DEFAULT_SIZE if size is None else size, len(classes))
+    found = probe_input_size(model, shape[1], shape[2:], method="class_model", **placement)
+    if size is not None:
+        refuse_size(found, "class_model", f"pass size={found.size[0]}")
+    shape = (*shape[:2], *found.size)
     param = make_parameterisation(param, shape, value_range=value_range, seed=seed, **placement)
     target = Logit(torch.tensor(classes, device=placement["device"]) if len(classes) > 1 else classes[0])
     objective = target - l2 * L2(center=midpoint(value_range)) if l2 else target
-    return optimise(model, objective, param, steps=steps, lr=lr, optimiser=optimiser, transforms=transforms,
+    return optimise(model, objective, param, steps=steps, lr=lr, optimiser=optimiser,
+                    transforms=fit_transforms(transforms, found),
                     regularisers=regularisers, seed=seed, callback=callback, every=every, cancel=cancel,
                     settings={"method": "class_model", "paper": "Simonyan, Vedaldi & Zisserman 2014",
-                              "classes": classes, "l2": l2})
+                              "classes": classes, "l2": l2, "model_input_size": found.fixed,
+                              "normalization": repr(norm) if norm else None})

@@ -9,13 +9,16 @@ at one scale is carried to the next, so patterns grow at several sizes.
 from __future__ import annotations
 
 import threading
+import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..normalization import check_in_range, stated_range
 from ..targets import LayerEnergy, Target
 from ..validation import as_image_batch
+from .input_size import ResizedInputWarning, probe_input_size
 from .parameterisations import PixelImage, Range
 from .runner import Callback, OptimisationResult, optimise
 from .transforms import Roll
@@ -36,17 +39,30 @@ def _resize(image: Tensor, size: tuple[int, int]) -> Tensor:
 
 def deepdream(model: nn.Module, image: Tensor, layer: str | Target, *, steps: int = 10, octaves: int = 4,
               octave_scale: float = 1.4, lr: float = 0.02, jitter: int | None = None,
-              value_range: Range = (0.0, 1.0), seed: int = 0, callback: Callback | None = None, every: int = 5,
+              value_range: Range | None = None, normalization: object = None, seed: int = 0,
+              callback: Callback | None = None, every: int = 5,
               cancel: threading.Event | None = None) -> OptimisationResult:
     """Dream ``layer`` (its activation's squared L2 norm; or any target) into ``image`` ``(N, C, H, W)`` or
     ``(C, H, W)``: ``steps`` normalised steps of size ``lr`` (in units of half the range) at each of
     ``octaves`` scales. ``jitter`` defaults to 1/7 of the image size (32 pixels at 224, as in the original).
 
     The history concatenates all octaves; callback images are resized to the input's size.
+
+    ``normalization`` (or ``value_range``, default ``(0, 1)``) states the image's range, which the dream keeps
+    to; a starting image clearly outside it is refused (a few stray values are clipped, with a warning). For a
+    model that takes one size only (a ViT), every octave's image is resized to it before the forward pass.
     """
     batch, _ = as_image_batch(model, image)
+    value_range, norm = stated_range(value_range, normalization)
+    check_in_range(batch, value_range, "deepdream's starting image")
     objective = LayerEnergy(layer) if isinstance(layer, str) else layer
     h, w = batch.shape[-2:]
+    found = probe_input_size(model, batch.shape[1], (h, w), method="deepdream", device=batch.device,
+                             dtype=batch.dtype)
+    fit = found.transform()
+    if not found.takes_wanted:
+        warnings.warn(f"the model does not take {h}x{w} images; deepdream resizes every octave's image to "
+                      f"{found.size[0]}x{found.size[1]} before the forward pass", ResizedInputWarning, stacklevel=2)
     shift = max(1, round(min(h, w) / 7)) if jitter is None else int(jitter)
     sizes = octave_sizes(h, w, octaves, octave_scale)
     bases = [_resize(batch.detach(), size) for size in sizes]
@@ -63,7 +79,8 @@ def deepdream(model: nn.Module, image: Tensor, layer: str | Target, *, steps: in
         param = PixelImage(tuple(base.shape), value_range=value_range, init=base + detail, squash="clip",
                            device=base.device, dtype=base.dtype)
         run = optimise(model, objective, param, steps=steps, lr=lr, optimiser="normalised",
-                       transforms=[Roll(max(1, round(shift * base.shape[-1] / w)))], seed=seed + k,
+                       transforms=[Roll(max(1, round(shift * base.shape[-1] / w))), *([fit] if fit else [])],
+                       seed=seed + k,
                        callback=streamed if callback is not None else None, every=every, cancel=cancel,
                        step_offset=offset)
         histories.append(run.history)
@@ -76,6 +93,7 @@ def deepdream(model: nn.Module, image: Tensor, layer: str | Target, *, steps: in
     result_image = _resize(current, (h, w))
     settings = {"method": "deepdream", "paper": "Mordvintsev, Olah & Tyka 2015", "objective": repr(objective),
                 "steps_per_octave": steps, "octaves": [list(s) for s in sizes], "octave_scale": octave_scale,
-                "lr": lr, "jitter": shift, "seed": seed, "value_range": value_range, "optimiser": "normalised"}
+                "lr": lr, "jitter": shift, "seed": seed, "value_range": value_range, "optimiser": "normalised",
+                "model_input_size": found.fixed, "normalization": repr(norm) if norm else None}
     history = torch.cat(histories) if histories else torch.zeros(0, batch.shape[0])
     return OptimisationResult(result_image, history, settings, cancelled)

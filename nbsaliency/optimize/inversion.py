@@ -18,8 +18,10 @@ import torch
 from torch import Tensor, nn
 
 from ..model_state import evaluation_mode
+from ..normalization import check_in_range, stated_range
 from ..validation import as_image_batch
 from .capture import LayerCapture, OptimisationView
+from .input_size import fit_transforms, probe_input_size, refuse_size
 from .objectives import AlphaNorm, FeatureDistance, TotalVariation
 from .optimisers import OptimiserLike
 from .parameterisations import Parameterisation, Range, make_parameterisation
@@ -43,7 +45,8 @@ def image_error(reconstruction: Tensor, original: Tensor, *, centred: bool = Fal
 
 
 def invert(model: nn.Module, image: Tensor, layer: str, *, steps: int = 200, lr: float = 0.05, tv: float = 0.5,
-           beta: float = 2.0, alpha_weight: float = 1e-3, alpha: float = 6.0, value_range: Range = (0.0, 1.0),
+           beta: float = 2.0, alpha_weight: float = 1e-3, alpha: float = 6.0, value_range: Range | None = None,
+           normalization: object = None,
            param: str | Parameterisation = "pixels", optimiser: OptimiserLike = "adam",
            transforms: Transform | Sequence[Transform] = (), seed: int = 0, callback: Callback | None = None,
            every: int = 10, cancel: threading.Event | None = None) -> OptimisationResult:
@@ -53,9 +56,18 @@ def invert(model: nn.Module, image: Tensor, layer: str, *, steps: int = 200, lr:
 
     ``metrics``, one value per image: ``feature_error`` (the normalised layer distance reached),
     ``image_error`` and ``contrast_error`` (:func:`image_error` plain and centred).
+
+    ``normalization`` / ``value_range`` (default ``(0, 1)``) state the range of ``image`` and of the
+    reconstruction; an image clearly outside it is refused (a few stray values: a warning). A model that takes
+    one size only must be given an image of that size.
     """
     batch, _ = as_image_batch(model, image)
     batch = batch.detach()
+    value_range, norm = stated_range(value_range, normalization)
+    check_in_range(batch, value_range, "the image to invert")
+    found = probe_input_size(model, batch.shape[1], batch.shape[2:], method="invert", device=batch.device,
+                             dtype=batch.dtype)
+    refuse_size(found, "invert", f"resize the image to {found.size[0]}x{found.size[1]}")
     reference = layer_activation(model, batch, layer)
     distance = FeatureDistance(layer, reference)
     centre = midpoint(value_range)
@@ -68,10 +80,12 @@ def invert(model: nn.Module, image: Tensor, layer: str, *, steps: int = 200, lr:
     options = {"sd": 0.1} if param == "pixels" else {}
     param = make_parameterisation(param, tuple(batch.shape), value_range=value_range, seed=seed, **options,
                                   device=batch.device, dtype=batch.dtype)
-    result = optimise(model, objective, param, steps=steps, lr=lr, optimiser=optimiser, transforms=transforms,
-                      seed=seed, callback=callback, every=every, cancel=cancel,
+    result = optimise(model, objective, param, steps=steps, lr=lr, optimiser=optimiser,
+                      transforms=fit_transforms(transforms, found), seed=seed, callback=callback, every=every,
+                      cancel=cancel,
                       settings={"method": "invert", "paper": "Mahendran & Vedaldi 2015", "layer": layer, "tv": tv,
-                                "beta": beta, "alpha": alpha, "alpha_weight": alpha_weight})
+                                "beta": beta, "alpha": alpha, "alpha_weight": alpha_weight,
+                                "model_input_size": found.fixed, "normalization": repr(norm) if norm else None})
     result.metrics["feature_error"] = evaluate(model, distance, result.image).cpu()
     result.metrics["image_error"] = image_error(result.image, batch).cpu()
     result.metrics["contrast_error"] = image_error(result.image, batch, centred=True).cpu()

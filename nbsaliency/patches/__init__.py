@@ -6,6 +6,7 @@
 """
 
 from .dataset import ImageSource
+from .distributed import ShardBuildError
 from .errors import (
     CorruptIndexError,
     DatasetError,
@@ -25,4 +26,5 @@ __all__ = [
     "PROJECTION_METHODS", "CorruptIndexError", "DatasetError", "DatasetItemError", "EmptyDatasetError",
     "ImageSource", "IndexBuildCancelled", "IndexMismatchError", "IndexRebuildWarning", "Patch", "PatchIndex",
     "ProjectionMethodError", "TextProgress", "TopArrays", "TopUnit", "Units", "project_units", "top_patches",
+    "ShardBuildError",
 ]

@@ -28,8 +28,9 @@ from ..layouts import Layout
 from ..recording import parse_overrides
 from .build import build_tops
 from .dataset import ImageData, ImageSource
+from .distributed import CLUSTER_OPTIONS, build_shards
 from .errors import CorruptIndexError, IndexMismatchError, IndexRebuildWarning
-from .fingerprint import differences, fingerprint
+from .fingerprint import dataset_fingerprint, differences, fingerprint, settings_fingerprint
 from .progress import ProgressLike
 from .storage import read_npz, write_npz
 from .topk import EMPTY, split_ids, top_per_row
@@ -104,9 +105,10 @@ class PatchIndex:
 
     # -- building ----------------------------------------------------------------------------------------
     @classmethod
-    def build(cls, model: nn.Module, dataset: ImageData, *, k: int = 9, layers: Sequence[str] | None = None,
-              batch_size: int = 64, offset: int = 0, one_per_image: bool = True, progress: ProgressLike = "auto",
-              cancel: threading.Event | None = None, layouts: Mapping[str, Layout | str] | None = None) -> PatchIndex:
+    def build(cls, model: nn.Module | Callable[[], nn.Module], dataset: ImageData, *, k: int = 9,
+              layers: Sequence[str] | None = None, batch_size: int = 64, offset: int = 0, one_per_image: bool = True,
+              progress: ProgressLike = "auto", cancel: threading.Event | None = None,
+              layouts: Mapping[str, Layout | str] | None = None, client: Any = None, **cluster: Any) -> PatchIndex:
         """One pass over ``dataset``: all layers in one forward pass per batch of ``batch_size`` images.
 
         ``one_per_image`` (default): each image enters a channel's top-k once, with its strongest unit;
@@ -119,18 +121,44 @@ class PatchIndex:
         Layers of every layout are indexed (channels-first / channels-last maps, ViT token grids): a unit's
         ``(y, x)`` is its grid position. ``layouts`` sets layouts detection cannot know, as for
         :class:`~nbsaliency.Session`.
+
+        ``client``: a ``dask.distributed.Client``; the build then runs as batch-aligned shards on its workers and
+        equals this one-machine build bit for bit (:mod:`nbsaliency.patches.distributed`). ``model`` may then also
+        be a model factory (a callable returning the model, called once per worker). Further options for a
+        cluster: ``retries`` (Dask retries of a failing shard, default 1), ``shard_size`` (images per shard,
+        whole batches) and ``worker_threads`` (torch threads per task).
         """
         source = ImageSource(dataset)
         layer_list = list(layers) if layers is not None else None
-        key = _with_layouts(fingerprint(model, source, k, layer_list, offset, one_per_image), layouts)
+        if client is None:
+            if not isinstance(model, nn.Module):
+                raise TypeError(f"model must be an nn.Module (a model factory needs client=); got "
+                                f"{type(model).__name__}")
+            key = _with_layouts(fingerprint(model, source, k, layer_list, offset, one_per_image), layouts)
+        else:
+            key = None if not isinstance(model, nn.Module) else _with_layouts(
+                fingerprint(model, source, k, layer_list, offset, one_per_image), layouts)
         return cls._build(model, source, key, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
-                          one_per_image=one_per_image, progress=progress, cancel=cancel, layouts=layouts)
+                          one_per_image=one_per_image, progress=progress, cancel=cancel, layouts=layouts,
+                          client=client, **cluster)
 
     @classmethod
-    def _build(cls, model: nn.Module, source: ImageSource, key: dict[str, Any], *, k: int, layers: list[str] | None,
-               batch_size: int, offset: int, one_per_image: bool, progress: ProgressLike,
-               cancel: threading.Event | None, layouts: Mapping[str, Layout | str] | None = None) -> PatchIndex:
-        """:meth:`build` with the source and its fingerprint already made (:meth:`load_or_build` has them)."""
+    def _build(cls, model: nn.Module, source: ImageSource, key: dict[str, Any] | None, *, k: int,
+               layers: list[str] | None, batch_size: int, offset: int, one_per_image: bool, progress: ProgressLike,
+               cancel: threading.Event | None, layouts: Mapping[str, Layout | str] | None = None, client: Any = None,
+               **cluster: Any) -> PatchIndex:
+        """:meth:`build` with the source and its fingerprint already made (:meth:`load_or_build` has them);
+        with a client, on the cluster (``key`` None: a model factory's, fingerprinted on the workers)."""
+        if client is None and cluster:
+            raise TypeError(f"{', '.join(sorted(cluster))} only apply with client= (a Dask client)")
+        unknown = set(cluster) - CLUSTER_OPTIONS
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; with client= the options are "
+                            f"{', '.join(sorted(CLUSTER_OPTIONS))}")
+        if client is not None:
+            return cls._build_on_cluster(client, model, source, key, k=k, layers=layers, batch_size=batch_size,
+                                         offset=offset, one_per_image=one_per_image, progress=progress, cancel=cancel,
+                                         layouts=layouts, **cluster)
         built = build_tops(model, source, k=k, layers=layers, batch_size=batch_size, offset=offset,
                            progress=progress, cancel=cancel, one_per_image=one_per_image, layouts=layouts)
         tops = {}
@@ -138,6 +166,21 @@ class PatchIndex:
             images, ys, xs = split_ids(ids, built.shapes[name])
             tops[name] = TopArrays(_numpy_values(values), images.cpu().numpy(), ys.cpu().numpy(), xs.cpu().numpy())
         return cls(k, built.n_images, offset, built.shapes, tops, key, one_per_image)
+
+    @classmethod
+    def _build_on_cluster(cls, client: Any, model: Any, source: ImageSource, key: dict[str, Any] | None, *, k: int,
+                          layers: list[str] | None, offset: int, one_per_image: bool, **options: Any) -> PatchIndex:
+        shards = build_shards(client, model, source, cls._build, k=k, layers=layers, offset=offset,
+                              one_per_image=one_per_image, **options)
+        models = {model_key for _, model_key in shards}
+        if len(models) > 1:
+            raise IndexMismatchError("the model factory gave different weights on different workers; it must load "
+                                     "the same model every time")
+        merged = cls.merge(*(shard for shard, _ in shards))
+        merged.fingerprint = key if key is not None else {
+            "model": models.pop(), "dataset": dataset_fingerprint(source),
+            "settings": settings_fingerprint(k, layers, offset, one_per_image)}
+        return merged
 
     def merge(self, *others: PatchIndex) -> PatchIndex:
         """The index of the union of disjoint shards (``PatchIndex.merge(a, b)`` or ``a.merge(b, c)``);
@@ -199,11 +242,16 @@ class PatchIndex:
                       one_per_image: bool = True, progress: ProgressLike = "auto",
                       cancel: threading.Event | None = None,
                       notify: Callable[[str], None] | None = None,
-                      layouts: Mapping[str, Layout | str] | None = None) -> PatchIndex:
+                      layouts: Mapping[str, Layout | str] | None = None, client: Any = None,
+                      **cluster: Any) -> PatchIndex:
         """The saved index at ``path`` if it was built for this model's weights, this dataset and these
         settings; otherwise (missing, stale or corrupted file) build it, save it and return it. A stale or
         corrupted file is never used: it is rebuilt with an :class:`~nbsaliency.patches.IndexRebuildWarning`
-        (or, when given, a call of ``notify(message)`` instead, e.g. to show the message in a widget)."""
+        (or, when given, a call of ``notify(message)`` instead, e.g. to show the message in a widget).
+        ``client`` (and the cluster options) build it on a Dask cluster, as :meth:`build` does."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"load_or_build needs the model itself (its weights key the saved file); got "
+                            f"{type(model).__name__} (a model factory works with build(..., client=))")
         path = Path(path)
         layer_list = list(layers) if layers is not None else None
         source = ImageSource(dataset)
@@ -224,7 +272,8 @@ class PatchIndex:
             else:
                 notify(message)
         index = cls._build(model, source, current, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
-                           one_per_image=one_per_image, progress=progress, cancel=cancel, layouts=layouts)
+                           one_per_image=one_per_image, progress=progress, cancel=cancel, layouts=layouts,
+                           client=client, **cluster)
         index.save(path)
         return index
 
