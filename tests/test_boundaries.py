@@ -62,6 +62,51 @@ def test_explicit_classes_stay_explicit_beside_predicted_ones(method):
         torch.testing.assert_close(batched[i], session.attribute(target, method, **options)[0])
 
 
+class ScaleDependent(nn.Module):
+    """Two logits, s and s^2 - 0.5 s, with s the image's mean: class 1 is predicted for s > 1.5, class 0 below, so
+    copies along an integrated-gradients path from 0 predict another class than the clean image."""
+
+    def __init__(self):
+        super().__init__()
+        self.mean = nn.Identity()
+
+    def forward(self, x):
+        s = self.mean(x.mean(dim=(1, 2, 3)))
+        return torch.stack([s, s * s - 0.5 * s], dim=1)
+
+
+def test_targets_of_the_predicted_class_explain_the_clean_prediction_also_on_copies_that_predict_another():
+    x = torch.full((1, 3, 4, 4), 2.0)
+    session = nbs.Session(ScaleDependent(), x)
+    assert session.predicted.tolist() == [1]
+    # steps=3: copies at s = 1/3 and 1 predict class 0, s = 5/3 class 1 (with 4 steps, the two class-0 copies'
+    # contributions happen to cancel and a wrong class would go unnoticed)
+    for implicit, explicit in [(None, 1), (nbs.Probability(None), nbs.Probability(1)),
+                               (2 * nbs.Logit(None), 2 * nbs.Logit(1)),
+                               (nbs.Logit(None) + nbs.Probability(None), nbs.Logit(1) + nbs.Probability(1))]:
+        expected = session.attribute(explicit, "integrated_gradients", steps=3)
+        torch.testing.assert_close(session.attribute(implicit, "integrated_gradients", steps=3), expected)
+    # and the path's early copies really predict class 0: the explicit class is not what they would pick
+    with torch.no_grad():
+        assert ScaleDependent()(x / 8).argmax(1).tolist() == [0]
+
+
+def test_dividing_a_target_scales_its_gradient():
+    session = nbs.Session(make_model("vgg"), make_input(1))
+    torch.testing.assert_close(session.attribute(nbs.Logit(2) / 4), session.attribute(nbs.Logit(2)) / 4)
+
+
+def test_neuron_without_an_index_says_how_to_write_one():
+    message = r"^Neuron needs an index: Neuron\(layer, c, y, x\) or Neuron\(layer, i\)$"
+    with pytest.raises(nbs.TargetError, match=message):
+        nbs.Neuron("features.3")
+
+
+def test_channel_of_a_layer_without_a_channel_axis_names_its_shape():
+    with pytest.raises(nbs.TargetError, match=r"^layer 'mean' has output shape \(1,\): no channel axis$"):
+        nbs.attribute(ScaleDependent(), torch.ones(1, 3, 4, 4), nbs.Channel("mean", 0))
+
+
 # --- channel targets -------------------------------------------------------------------------------------------------
 
 
@@ -117,7 +162,10 @@ def test_perturbation_methods_forward_at_most_batch_size_images_at_a_time():
     session = nbs.Session(model, torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
     model.batch_sizes.clear()
     session.attribute(1, "smoothgrad", n_samples=5, batch_size=4)
-    assert max(model.batch_sizes) <= 4 and sum(model.batch_sizes) == 10
+    assert model.batch_sizes == [4, 4, 2]  # two copies of the two images per forward: as many as fit
+    model.batch_sizes.clear()
+    session.attribute(1, "smoothgrad", n_samples=3, batch_size=1)  # fewer than N images: one copy at a time
+    assert model.batch_sizes == [2, 2, 2]
     model.batch_sizes.clear()
     session.attribute(1, "occlusion", window=8, stride=8, batch_size=3)  # 4 windows x 2 images
     assert max(model.batch_sizes) <= 3 and sum(model.batch_sizes) == 8
