@@ -53,10 +53,10 @@ def test_explicit_classes_stay_explicit_beside_predicted_ones(method):
     other = (predicted + 1) % 5
     options = {"smoothgrad": {"n_samples": 2}, "integrated_gradients": {"steps": 3},
                "occlusion": {"window": 8, "stride": 8}}[method]
-    targets = [None, nbs.Logit(other), nbs.Probability(None), 2 * nbs.Logit(None),
+    targets = [None, nbs.Logit(other), nbs.Probability(None), nbs.Probability(other), 2 * nbs.Logit(None),
                nbs.Logit(None) + nbs.Channel("features.3", 1)]
-    equivalents = [nbs.Logit(predicted), nbs.Logit(other), nbs.Probability(predicted), 2 * nbs.Logit(predicted),
-                   nbs.Logit(predicted) + nbs.Channel("features.3", 1)]
+    equivalents = [nbs.Logit(predicted), nbs.Logit(other), nbs.Probability(predicted), nbs.Probability(other),
+                   2 * nbs.Logit(predicted), nbs.Logit(predicted) + nbs.Channel("features.3", 1)]
     batched = session.attribute(targets, method, **options)
     for i, target in enumerate(equivalents):
         torch.testing.assert_close(batched[i], session.attribute(target, method, **options)[0])
