@@ -17,7 +17,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run --silent build
 
-# The package itself, editable (the build hook sees the bundle and skips npm).
+# The package itself, editable. Its build hook (hatch-jupyter-builder) ignores `skip-if-exists` for editable
+# installs, so it runs `npm install` and `npm run build` once more; both are quick with node_modules in place.
 .venv/bin/pip install -q --no-deps -e .
 
 # Chromium for the end-to-end tests (Playwright drives Debian's build; it cannot download its own here).

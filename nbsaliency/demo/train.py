@@ -1,4 +1,8 @@
-"""Train the demo CNN from scratch: ``python -m nbsaliency.demo.train [--n-train N] [--epochs E] ...``.
+"""Train the demo CNN from scratch: ``python -m nbsaliency.demo.train [--out PATH] [--n-train N] [--epochs E] ...``.
+
+The weights go to ``--out`` (a file, or a folder to write ``demo_weights.pt`` into; by default the working
+directory), never into the installed package: load them with ``nbsaliency.demo.load_model(path)``. Replacing
+the shipped ``nbsaliency/demo/weights.pt`` (maintainers, in a source checkout) takes ``--replace-shipped``.
 
 Data seeds are fixed and disjoint: the training images come from ``TRAIN_SEED``, the accuracy printed at
 the end from ``VALIDATION_SEED``. The tests measure the shipped weights on ``HELD_OUT_SEED``, which
@@ -19,8 +23,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .model import WEIGHTS, DemoCNN, build_model
+from .model import DemoCNN, build_model
 from .shapes import generate
+
+DEFAULT_NAME = "demo_weights.pt"
+PACKAGE = Path(__file__).resolve().parent.parent  # the nbsaliency package folder
 
 TRAIN_SEED = 0
 VALIDATION_SEED = 1
@@ -98,24 +105,52 @@ def train(
     return model, accuracy(model, torch.from_numpy(val.images), torch.from_numpy(val.labels))
 
 
+def output_path(out: Path | None, *, replace_shipped: bool = False) -> Path:
+    """Where to write the weights: ``out`` itself, ``out / DEFAULT_NAME`` when ``out`` is a folder, or
+    ``./DEFAULT_NAME`` when ``out`` is None. Raises ``ValueError`` for a path inside the nbsaliency package
+    (unless ``replace_shipped``) or in a folder that does not exist, before any training time is spent."""
+    path = Path.cwd() / DEFAULT_NAME if out is None else Path(out).expanduser()
+    if path.is_dir():
+        path = path / DEFAULT_NAME
+    path = path.resolve()
+    if path.is_relative_to(PACKAGE) and not replace_shipped:
+        raise ValueError(
+            f"--out {path} is inside the installed nbsaliency package ({PACKAGE}); write the weights elsewhere "
+            "(e.g. --out my_weights.pt) and load them with nbsaliency.demo.load_model(path). Maintainers "
+            "replacing the shipped weights in a source checkout pass --replace-shipped."
+        )
+    if not path.parent.is_dir():
+        raise ValueError(f"--out {path}: the folder {path.parent} does not exist")
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Command line entry point; writes the state dict to ``--out``."""
+    """Command line entry point; writes the state dict to ``--out`` (see :func:`output_path`)."""
     parser = argparse.ArgumentParser(
         prog="python -m nbsaliency.demo.train", description="Train the demo CNN and write its weights."
     )
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"file or folder for the state dict (default: ./{DEFAULT_NAME})")
+    parser.add_argument("--replace-shipped", action="store_true",
+                        help="allow --out inside the nbsaliency package (replacing the shipped weights)")
     parser.add_argument("--n-train", type=int, default=8000, help="training images (seed TRAIN_SEED)")
+    parser.add_argument("--n-val", type=int, default=2000, help="validation images (seed VALIDATION_SEED)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0, help="torch seed: init, batch order, flips")
-    parser.add_argument("--out", type=Path, default=WEIGHTS, help="where to write the state dict")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
+    try:
+        out = output_path(args.out, replace_shipped=args.replace_shipped)
+    except ValueError as error:
+        parser.error(str(error))
     t0 = time.perf_counter()
-    model, acc = train(args.n_train, args.epochs, args.seed, threads=args.threads)
-    torch.save(model.state_dict(), args.out)
-    size = args.out.stat().st_size
+    model, acc = train(args.n_train, args.epochs, args.seed, n_val=args.n_val, threads=args.threads)
+    torch.save(model.state_dict(), out)
+    size = out.stat().st_size
     print(
         f"held-out (validation seed {VALIDATION_SEED}) accuracy {acc:.4f}; "
-        f"trained in {time.perf_counter() - t0:.0f}s; wrote {args.out} ({size / 1024:.0f} KiB)"
+        f"trained in {time.perf_counter() - t0:.0f}s; wrote {out} ({size / 1024:.0f} KiB); "
+        f"load it with nbsaliency.demo.load_model({str(out)!r})"
     )
 
 
