@@ -22,6 +22,7 @@ from .errors import (
     UnsupportedActivationError,
 )
 from .functional import attribute, layers
+from .lesion import Lesion, LesionCurve, LesionEffect, LesionSweep, lesion, lesion_curve, lesion_sweep
 from .maps import clip_percentile, saliency_map, signed_rgb, to_image
 from .methods import method_info, methods
 from .optimize import (
@@ -61,6 +62,13 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Lesion",
+    "LesionCurve",
+    "LesionEffect",
+    "LesionSweep",
+    "lesion",
+    "lesion_curve",
+    "lesion_sweep",
     "top_patches_figure",
     "top_patches",
     "ReceptiveFields",
