@@ -253,6 +253,46 @@ def test_a_failing_model_raises_model_error_and_leaves_no_hook():
 
     model = Failing()
     snapshot = ModelSnapshot.of(model)
-    with pytest.raises(ModelError, match="too many images"):
+    with pytest.raises(ModelError, match="too many images"), pytest.warns(UserWarning, match="at the input"):
         nbs.lesion_sweep(model, torch.rand(1, 3, 4, 4), "conv", batch_size=8)
     snapshot.assert_unchanged(model)
+
+
+class Skip(nn.Module):
+    """A residual connection carries block ``a``'s output past ``b``: copies made at ``b`` meet a batch of N."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        return self.fc((h + torch.relu(self.b(h))).mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_copies_made_at_the_layer_or_at_the_input_agree_with_the_loop(n):
+    torch.manual_seed(1)
+    model, x = Skip().eval(), torch.rand(n, 3, 5, 5)
+    loop = torch.stack([nbs.lesion(model, "b", [c]).effect(x).lesioned[:, 2] for c in range(4)])
+    inputs = nbs.lesion_sweep(model, x, "b", 2, replicate="input")
+    torch.testing.assert_close(inputs.lesioned, loop, rtol=1e-5, atol=1e-6)
+    if n == 1:  # the residual's batch of one broadcasts over the copies: still right
+        torch.testing.assert_close(nbs.lesion_sweep(model, x, "b", 2, replicate="layer").lesioned, loop,
+                                   rtol=1e-5, atol=1e-6)
+        return
+    snapshot = ModelSnapshot.of(model)
+    with pytest.warns(UserWarning, match="copied at the input instead"):
+        auto = nbs.lesion_sweep(model, x, "b", 2)
+    torch.testing.assert_close(auto.lesioned, loop, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ModelError, match="replicate='input'"):
+        nbs.lesion_sweep(model, x, "b", 2, replicate="layer")
+    snapshot.assert_unchanged(model)
+
+
+def test_copies_at_the_layer_equal_copies_at_the_input_on_the_demo_model(demo_model, images, one_torch_thread):
+    layer = nbs.lesion_sweep(demo_model, images, "block2.conv1", channels=range(0, 32, 3), replicate="layer")
+    inputs = nbs.lesion_sweep(demo_model, images, "block2.conv1", channels=range(0, 32, 3), replicate="input")
+    torch.testing.assert_close(layer.lesioned, inputs.lesioned, rtol=1e-5, atol=1e-5)

@@ -4,7 +4,8 @@ A :class:`LesionHook` sits on the layer's module only inside a ``with`` block (t
 on the model that counts the module's calls per forward pass, are removed on exit, also when the forward pass
 raised). What it replaces is a boolean mask over the layer's units, ``(R, *unit shape)``: one row for every
 image (``R = 1``), or one row per *copy* of a replicated batch (the sweeps stack R copies of the N images,
-copy-major, and lesion a different set of units in each copy, so R lesions cost one forward pass).
+copy-major, and lesion a different set of units in each copy, so R lesions cost one forward pass). With
+``replicate_output`` the copies are made from the layer's output, so the layers before it run once for all R.
 """
 
 from __future__ import annotations
@@ -76,9 +77,10 @@ class LesionHook:
     replaced by ``fill``. ``shapes`` records the output shape the layer had (``None`` until it ran)."""
 
     def __init__(self, model: nn.Module, layer: str, mask_factory: MaskFactory | None, fill: Fill = "zero",
-                 channel_axis: int = 1):
+                 channel_axis: int = 1, *, replicate_output: bool = False):
         check_fill(fill)
         self.model, self.layer, self.fill, self.channel_axis = model, layer, fill, channel_axis
+        self.replicate_output = replicate_output
         self.module_name, self.call = split_call(layer)
         check_layers(model, [self.module_name])
         self.mask_factory = mask_factory
@@ -103,9 +105,11 @@ class LesionHook:
         if self.mask_factory is None:
             return None
         mask = self.mask_factory(self.output_shape[1:]).to(output.device)
-        if not mask.any():
-            return None  # nothing lesioned: the output stays bit for bit what it was
         copies = mask.shape[0]
+        if self.replicate_output:  # the R copies start here: the layers before ran once for all of them
+            output = output.repeat(copies, *([1] * (output.dim() - 1)))
+        if not mask.any():
+            return output if self.replicate_output else None  # nothing lesioned: the output stays bit for bit
         if output.shape[0] % copies:
             raise TargetError(f"a batch of {output.shape[0]} cannot hold {copies} lesioned copies")
         mask = mask.repeat_interleave(output.shape[0] // copies, dim=0)
