@@ -10,6 +10,7 @@
 
 # isort: off  (optimize builds on the engine above)
 from . import optimize, patches
+from .embedding import Embedding, layer_codes, tsne
 from .errors import (
     InputError,
     ModelError,
@@ -22,6 +23,7 @@ from .errors import (
     UnsupportedActivationError,
 )
 from .functional import attribute, layers
+from .kernels import KernelGrid, LayerTypeError, kernel_grid
 from .lesion import Lesion, LesionCurve, LesionEffect, LesionSweep, lesion, lesion_curve, lesion_sweep
 from .maps import clip_percentile, saliency_map, signed_rgb, to_image
 from .methods import method_info, methods
@@ -54,6 +56,18 @@ def __getattr__(name: str):
         from .widget import Explorer
 
         return Explorer
+    if name == "kernel_grid_figure":
+        from .plotting.kernels import kernel_grid_figure
+
+        return kernel_grid_figure
+    if name == "embedding_figure":
+        from .plotting.embedding import embedding_figure
+
+        return embedding_figure
+    if name == "lesion_figure":
+        from .plotting.lesion import lesion_figure
+
+        return lesion_figure
     if name == "top_patches_figure":  # matplotlib is imported only when a figure is drawn
         from .patch_figure import top_patches_figure
 
@@ -62,6 +76,15 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Embedding",
+    "embedding_figure",
+    "kernel_grid",
+    "kernel_grid_figure",
+    "KernelGrid",
+    "layer_codes",
+    "LayerTypeError",
+    "lesion_figure",
+    "tsne",
     "Lesion",
     "LesionCurve",
     "LesionEffect",
