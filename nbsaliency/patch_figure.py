@@ -5,20 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from matplotlib.figure import Figure
-
 from .maps import signed_rgb, to_image
 from .patches import Patch
+from .plotting import NotebookFigure
 
 
 def top_patches_figure(patches: Sequence[Patch], *, columns: int = 3, title: str | None = None,
-                       clip: float = 99.5) -> Figure:
+                       clip: float = 99.5) -> NotebookFigure:
     """A grid of ``(projection, patch)`` pairs, strongest unit first, each titled with its activation value,
     image index and position. Projections are shown as signed RGB (grey = 0), as in the paper."""
     if not patches:
         raise ValueError("no patches to draw: top_patches returned an empty list")
     rows = math.ceil(len(patches) / columns)
-    figure = Figure(figsize=(2.2 * columns, 1.25 * rows + 0.4), layout="constrained")
+    figure = NotebookFigure(figsize=(2.2 * columns, 1.25 * rows + 0.4), layout="constrained")
     axes = figure.subplots(rows, 2 * columns, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
