@@ -74,9 +74,10 @@ SANITY_TEXT = """\
 classifier first, then the convolutions down to the input) and redraw the maps. A method whose map survives the
 destruction of the weights explains the *image* (edges, contrast), not the model. Rows: methods; columns: the
 trained model, then each further randomised layer. Below: the rank correlation (Spearman) between each method's
-maps and the trained model's, averaged over images. **Look for** guided backpropagation and DeconvNet keeping
-their picture long after the classifier is random (the paper's finding), while the gradient and Grad-CAM
-decorrelate at once."""
+maps and the trained model's, averaged over images. **Look for** the method whose curve stays high longest —
+guided backpropagation, as in the paper: its picture survives the randomisation of most of the network, so it
+shows the image's edges more than the model's reasons — and for curves that fall with every randomised layer.
+No curve reaches 0 at once: even a random network's gradient follows the image's edges a little."""
 
 SANITY = """\
 shown = ("gradient", "deconvnet", "guided", "input_x_gradient", "integrated_gradients", "gradcam")
