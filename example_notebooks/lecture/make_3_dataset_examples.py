@@ -26,7 +26,7 @@ from nbsaliency import demo
 
 model = demo.load_model()
 names = demo.CLASS_NAMES
-held_out = demo.images(full_or_fast(2000, 200), seed=31337)  # a seed the model was not trained on
+held_out = demo.images(full_or_fast(2000, 150), seed=31337)  # a seed the model was not trained on
 data = held_out.images
 index = nbs.PatchIndex.build(model, data, layers=["block1", "block2", "block3"], progress=False)
 fields = nbs.ReceptiveFields(model, data[:1])
