@@ -106,3 +106,13 @@ def test_the_figure_is_a_png_with_both_layouts(batch):
     assert figure._repr_png_()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="20 points but 19 images"):
         nbs.embedding_figure(embedding, batch.images[:19])
+
+
+def test_codes_run_in_eval_mode_and_restore_every_flag(batch):
+    model = demo.load_model().train()
+    model.block2.eval()
+    snapshot = ModelSnapshot.of(model)
+    codes = layer_codes(model, torch.utils.data.DataLoader(batch.images[:10], batch_size=4), "block3")
+    snapshot.assert_unchanged(model)
+    expected = nbs.Session(demo.load_model(), batch.images[:10]).activations("block3").mean(dim=(2, 3))
+    torch.testing.assert_close(codes, expected, rtol=1e-5, atol=1e-6)
