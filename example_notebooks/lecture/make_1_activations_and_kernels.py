@@ -94,7 +94,7 @@ sparse each layer is: a channel that is on almost everywhere carries little info
 DEAD = """\
 import copy
 
-data = demo.images(full_or_fast(2000, 64), seed=31337).images  # a seed the model was not trained on
+data = demo.images(full_or_fast(1000, 64), seed=31337).images  # a seed the model was not trained on
 relus = [f"block{b}.relu{r}" for b in (1, 2, 3) for r in (1, 2)]
 broken = copy.deepcopy(model)
 with torch.no_grad():
