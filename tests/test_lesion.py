@@ -296,3 +296,11 @@ def test_copies_at_the_layer_equal_copies_at_the_input_on_the_demo_model(demo_mo
     layer = nbs.lesion_sweep(demo_model, images, "block2.conv1", channels=range(0, 32, 3), replicate="layer")
     inputs = nbs.lesion_sweep(demo_model, images, "block2.conv1", channels=range(0, 32, 3), replicate="input")
     torch.testing.assert_close(layer.lesioned, inputs.lesioned, rtol=1e-5, atol=1e-5)
+
+
+def test_a_with_block_whose_layer_never_runs_says_so():
+    model = Reused().eval()
+    with pytest.warns(UserWarning, match="removed nothing: the model ran 1 time"), nbs.lesion(model, "unused", [0]):
+        model(torch.rand(1, 3, 4, 4))
+    with pytest.warns(UserWarning, match="removed nothing"), nbs.lesion(model, "relu#3", [0]):
+        model(torch.rand(1, 3, 4, 4))

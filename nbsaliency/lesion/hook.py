@@ -87,10 +87,12 @@ class LesionHook:
         self.output_shape: tuple[int, ...] | None = None
         self._mask: Tensor | None = None
         self._calls = 0
+        self._forwards = 0
         self._handles: list[Any] = []
 
     def _reset(self, module: nn.Module, args: Any) -> None:
         self._calls = 0
+        self._forwards += 1
 
     def _hook(self, module: nn.Module, args: Any, output: Any) -> Tensor | None:
         self._calls += 1
@@ -119,6 +121,7 @@ class LesionHook:
         if self._handles:
             raise RuntimeError("this lesion is already active; a lesion cannot be entered twice at once")
         module = dict(self.model.named_modules())[self.module_name]
+        self.output_shape, self._forwards = None, 0
         try:
             self._handles.append(self.model.register_forward_pre_hook(self._reset))
             self._handles.append(module.register_forward_hook(self._hook))
@@ -129,6 +132,11 @@ class LesionHook:
 
     def __exit__(self, *exc: object) -> None:
         self._remove()
+
+    @property
+    def forwards(self) -> int:
+        """Forward passes of the model since the hook was entered."""
+        return self._forwards
 
     def _remove(self) -> None:
         for handle in self._handles:

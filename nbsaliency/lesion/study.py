@@ -8,6 +8,7 @@ edited: a forward hook replaces the layer's output while the lesion is active an
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -79,8 +80,11 @@ class Lesion:
         self._hook.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._hook.__exit__(*exc)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self._hook.__exit__(exc_type, *exc)
+        if exc_type is None and self._hook.forwards and self._hook.output_shape is None:
+            warnings.warn(f"the lesion of {self.layer!r} removed nothing: the model ran {self._hook.forwards} "
+                          f"time(s) inside the block, but that layer (call) never did", stacklevel=2)
 
     def effect(self, x: Tensor) -> LesionEffect:
         """Class scores of ``x`` ``(N, C, H, W)`` (or one ``(C, H, W)`` image) without and with the lesion:
