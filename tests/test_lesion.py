@@ -304,3 +304,21 @@ def test_a_with_block_whose_layer_never_runs_says_so():
         model(torch.rand(1, 3, 4, 4))
     with pytest.warns(UserWarning, match="removed nothing"), nbs.lesion(model, "relu#3", [0]):
         model(torch.rand(1, 3, 4, 4))
+
+
+def test_a_number_fills_the_lesioned_units(demo_model, images):
+    def edit(h):
+        h[:, 8] = 0.25
+        return h
+
+    effect = nbs.lesion(demo_model, LAYER, [8], fill=0.25).effect(images)
+    torch.testing.assert_close(effect.lesioned, forward_with(demo_model, images, edit), rtol=1e-5, atol=1e-5)
+
+
+def test_the_lesion_figure_is_a_png(demo_model, images):
+    from nbsaliency.plotting import NotebookFigure
+
+    sweep = nbs.lesion_sweep(demo_model, images, LAYER, 0, channels=range(8))
+    curve = nbs.lesion_curve(demo_model, images, LAYER, sweep.ranking, 0, ks=[0, 4, 8])
+    figure = nbs.lesion_figure(sweep, {"ranked": curve}, top=8)
+    assert isinstance(figure, NotebookFigure) and figure._repr_png_()[:4] == b"\x89PNG"
