@@ -11,7 +11,7 @@
 Both are timed alternately so that they see the same machine load; the ratio of the medians is printed per
 batch of images, after checking that both give the same scores. Target: batched >= 4x faster.
 
-    python benchmarks/lesion_sweep.py [--threads 2] [--repeats 7] [--batch-size 256]
+    python benchmarks/lesion_sweep.py [--threads 2] [--repeats 7] [--batch-size 64]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = demo.load_model()

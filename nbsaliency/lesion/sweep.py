@@ -67,7 +67,7 @@ class LesionCurve:
 
 
 def lesion_sweep(model: nn.Module, x: Tensor, layer: str, target: Target | int | None = None, *,
-                 channels: Iterable[int] | Tensor | None = None, fill: Fill = "zero", batch_size: int = 256,
+                 channels: Iterable[int] | Tensor | None = None, fill: Fill = "zero", batch_size: int = 64,
                  channel_axis: int = 1, replicate: Replicate = "auto") -> LesionSweep:
     """Remove each channel of ``layer`` alone (default: all of them) and record ``target`` (default: each image's
     predicted class's logit, pinned to the clean prediction; an int: that class's logit; ``nbs.Probability(c)``)
@@ -95,7 +95,7 @@ def lesion_sweep(model: nn.Module, x: Tensor, layer: str, target: Target | int |
 
 def lesion_curve(model: nn.Module, x: Tensor, layer: str, order: Sequence[int] | Tensor,
                  target: Target | int | None = None, *, ks: Iterable[int] | None = None, fill: Fill = "zero",
-                 batch_size: int = 256, channel_axis: int = 1, replicate: Replicate = "auto") -> LesionCurve:
+                 batch_size: int = 64, channel_axis: int = 1, replicate: Replicate = "auto") -> LesionCurve:
     """``target`` on ``x`` with the first k channels of ``order`` removed together, for each k of ``ks``
     (default 0, 1, ..., len(order)): pass ``lesion_sweep(...).ranking`` for "remove the k most important",
     a random permutation for the baseline. Batched like :func:`lesion_sweep`."""
