@@ -103,7 +103,7 @@ def as_target(target: Target | int | None) -> Target:
     ``Logit(target)``; None means the predicted class's logit. Floats and bools are refused."""
     if isinstance(target, Target):
         return target
-    if target is None or _is_integer(target) or isinstance(target, Tensor) or _is_numpy_array(target):
+    if target is None or _is_integer(target) or isinstance(target, Tensor | np.ndarray):
         return Logit(target)
     raise TargetError(
         f"a target must be an nbsaliency target (Logit, Probability, Channel, Neuron, LayerEnergy), a class "
@@ -114,10 +114,6 @@ def as_target(target: Target | int | None) -> Target:
 
 def _is_integer(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
-
-
-def _is_numpy_array(value: object) -> bool:
-    return isinstance(value, np.ndarray)
 
 
 def _class_index(classes: object) -> int | Tensor | None:

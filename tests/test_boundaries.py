@@ -181,17 +181,18 @@ def test_gradcam_default_layer_is_the_last_block_output_even_from_a_reused_relu(
     torch.testing.assert_close(session.attribute(1, "gradcam"), explicit)
 
 
-def test_gradcam_refuses_a_layer_the_model_edits_in_place():
+def test_gradcam_at_a_layer_the_model_edits_in_place_uses_that_layer_and_names_it():
+    # out += identity edits bn2's output in place; Grad-CAM differentiates the output as the layer produced it
     session = nbs.Session(make_model("resnet"), make_input(1))
-    with pytest.raises(nbs.TargetError, match=r"edits layer 'layer1\.0\.bn2'.s output in place .* choose the layer "
-                                              r"that produces the edited result"):
-        session.attribute(1, "gradcam", layer="layer1.0.bn2")
+    cam = session.attribute(1, "gradcam", layer="layer1.0.bn2")
+    assert torch.isfinite(cam).all()
+    assert session.last_cam_layers == ["layer1.0.bn2"]
 
 
 def test_gradcam_without_a_spatial_layer_says_there_is_none():
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
-    with pytest.raises(nbs.TargetError, match=r"Grad-CAM needs a layer with spatial maps \(N, C, H, W\) before the "
-                                              r"target; there is none"):
+    with pytest.raises(nbs.TargetError, match=r"Grad-CAM needs a layer with spatial maps before the target "
+                                              r"\(\(N, C, H, W\), \(N, H, W, C\) or a token grid\); there is none"):
         nbs.attribute(model, make_input(1, 4), 1, method="gradcam")
 
 
