@@ -294,6 +294,8 @@ class Session:
         """Targets for ``repeats`` copies of the batch stacked along the batch axis: classes given per image
         are repeated per copy, and "the predicted class" is pinned to the clean input's prediction (a perturbed
         image must still be explained for the clean image's class)."""
+        for target in targets:
+            target.check_batch(self.x.shape[0])
         copies = [target.for_copies(repeats) for target in targets]
         if not any(target.uses_predicted_class for target in copies):
             return copies  # also for models whose output is not class scores

@@ -69,6 +69,10 @@ class Target:
         a class given per image is repeated for every copy."""
         return self
 
+    def check_batch(self, n: int) -> None:
+        """Raise :class:`TargetError` if the target gives classes for another number of images than ``n`` (checked
+        before perturbation methods stack copies, so the message speaks of the user's batch)."""
+
     def __add__(self, other: Target) -> Target:
         if not isinstance(other, Target):
             return NotImplemented
@@ -215,6 +219,11 @@ class _ClassTarget(Target):
 
     def for_copies(self, repeats: int) -> Target:
         return self._pinned(_repeat_classes(self.c, repeats), self._predicted)
+
+    def check_batch(self, n: int) -> None:
+        if isinstance(self.c, Tensor) and self.c.numel() > 1 and self.c.numel() != n:
+            raise TargetError(f"got {self.c.numel()} classes for a batch of {n} images; give one class or one per "
+                              "image")
 
     def _pinned(self, classes: int | Tensor | None, predicted: bool) -> Target:
         target = type(self)()
@@ -365,6 +374,9 @@ class Scaled(Target):
     def for_copies(self, repeats: int) -> Target:
         return Scaled(self.target.for_copies(repeats), self.factor)
 
+    def check_batch(self, n: int) -> None:
+        self.target.check_batch(n)
+
     def values(self, view: ForwardView) -> Tensor:
         return self.factor * self.target.values(view)
 
@@ -392,6 +404,10 @@ class Sum(Target):
 
     def for_copies(self, repeats: int) -> Target:
         return Sum(tuple(term.for_copies(repeats) for term in self.terms))
+
+    def check_batch(self, n: int) -> None:
+        for term in self.terms:
+            term.check_batch(n)
 
     def values(self, view: ForwardView) -> Tensor:
         return sum((term.values(view) for term in self.terms[1:]), self.terms[0].values(view))

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
-from ..errors import Cancelled
+from ..errors import Cancelled, NoGradientPathError
 from ..lean_forward import bare_forward
 from ..model_state import evaluation_mode
 from ..rules.backward_rules import BackwardRule
@@ -171,7 +171,18 @@ def perturbed_values(session: Session, targets: Sequence[Target], copies: Tensor
         fixed = session.fixed_targets(targets, k)
         with torch.no_grad():
             recording = session.record_for(chunk.reshape(k * n, *chunk.shape[2:]), fixed, None)
-            values = [target.values(recording) for target in fixed]
+            values = [_one_per_image(target, target.values(recording), k * n) for target in fixed]
         del recording
         results.append(torch.stack(values).reshape(len(targets), k, n))
     return torch.cat(results, dim=1)
+
+
+def _one_per_image(target: Target, values: Tensor, images: int) -> Tensor:
+    """``values`` of a batch of ``images`` perturbed copies, checked: a target that does not follow the batch
+    (a layer fed by a buffer, not by the input) cannot change with the input."""
+    if values.shape != (images,):
+        raise NoGradientPathError(
+            f"{target!r} does not depend on the input: on a batch of {images} perturbed images it gave values of "
+            f"shape {tuple(values.shape)}, so hiding or changing pixels cannot change it (its layer is computed "
+            "from something other than the input, e.g. a buffer)")
+    return values
