@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .errors import ModelError, NbsaliencyError
-from .recording import Recording
+from .recording import Recording, call_model
 
 
 def bare_forward(model: nn.Module, x: Tensor) -> Recording:
@@ -19,12 +18,4 @@ def bare_forward(model: nn.Module, x: Tensor) -> Recording:
     The caller chooses the grad mode and the model's train/eval mode. A failing model raises
     :class:`~nbsaliency.errors.ModelError`.
     """
-    try:
-        output = model(x)
-    except NbsaliencyError:
-        raise
-    except Exception as error:
-        raise ModelError(
-            f"the model raised {type(error).__name__} on an input of shape {tuple(x.shape)}: {error}"
-        ) from error
-    return Recording(output=output, module_names=frozenset(name for name, _ in model.named_modules()))
+    return Recording(output=call_model(model, x), module_names=frozenset(name for name, _ in model.named_modules()))

@@ -321,18 +321,25 @@ def record_forward(model: nn.Module, x: Tensor, selector: RuleSelector | None, *
     try:
         recorder.attach(handles)
         with _ForwardMode(recorder):
-            output = model(x)
+            output = call_model(model, x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    recorder.recording.output = output
+    return recorder.recording
+
+
+def call_model(model: nn.Module, x: Tensor) -> Any:
+    """``model(x)``; a model that fails raises :class:`~nbsaliency.errors.ModelError` naming the input's shape
+    (nbsaliency's own errors, raised by hooks during the pass, go through unchanged)."""
+    try:
+        return model(x)
     except NbsaliencyError:
         raise
     except Exception as error:
         raise ModelError(
             f"the model raised {type(error).__name__} on an input of shape {tuple(x.shape)}: {error}"
         ) from error
-    finally:
-        for handle in handles:
-            handle.remove()
-    recorder.recording.output = output
-    return recorder.recording
 
 
 def parse_overrides(layouts: Mapping[str, Layout | str] | None) -> dict[str, Layout]:
