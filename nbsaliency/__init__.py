@@ -10,6 +10,7 @@
 
 # isort: off  (optimize builds on the engine above)
 from . import optimize, patches
+from .embedding import Embedding, layer_codes, tsne
 from .errors import (
     Cancelled,
     InferenceModeError,
@@ -26,7 +27,9 @@ from .errors import (
     ZeroAttributionWarning,
 )
 from .functional import attribute, layers
+from .kernels import KernelGrid, LayerTypeError, kernel_grid
 from .layouts import Layout, LayoutError
+from .lesion import Lesion, LesionCurve, LesionEffect, LesionSweep, lesion, lesion_curve, lesion_sweep
 from .maps import clip_percentile, saliency_map, signed_rgb, to_image
 from .methods import method_info, methods
 from .normalization import Normalization
@@ -59,6 +62,18 @@ def __getattr__(name: str):
         from .explorer.widget import Explorer
 
         return Explorer
+    if name == "kernel_grid_figure":
+        from .plotting.kernels import kernel_grid_figure
+
+        return kernel_grid_figure
+    if name == "embedding_figure":
+        from .plotting.embedding import embedding_figure
+
+        return embedding_figure
+    if name == "lesion_figure":
+        from .plotting.lesion import lesion_figure
+
+        return lesion_figure
     if name == "top_patches_figure":  # matplotlib is imported only when a figure is drawn
         from .plotting.patches import top_patches_figure
 
@@ -68,6 +83,22 @@ def __getattr__(name: str):
 
 __all__ = [
     "Normalization",
+    "Embedding",
+    "embedding_figure",
+    "kernel_grid",
+    "kernel_grid_figure",
+    "KernelGrid",
+    "layer_codes",
+    "LayerTypeError",
+    "lesion_figure",
+    "tsne",
+    "Lesion",
+    "LesionCurve",
+    "LesionEffect",
+    "LesionSweep",
+    "lesion",
+    "lesion_curve",
+    "lesion_sweep",
     "top_patches_figure",
     "top_patches",
     "ReceptiveFields",
