@@ -22,6 +22,8 @@ from ..errors import NbsaliencyError, TargetIndexError, plain_words, report_unex
 from ..model_state import shadow_model
 from ..patches import ImageSource
 from . import protocol
+from .answers import Counter
+from .answers import request_id as id_of
 from .backend import ExplorerBackend, display_image
 from .panel import Panel
 
@@ -85,14 +87,14 @@ class EmbeddingJobs:
         self._model: Any = None
         self._source: ImageSource | None = None
         self._lock = threading.Condition()
-        self._pending: tuple[Any, str] | None = None
+        self._pending: tuple[int | None, str] | None = None
         self._working = False
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._seq = 0
+        self._seq = Counter()
 
     def request(self, content: dict[str, Any]) -> None:
-        request_id, layer = content.get("id"), content.get("layer")
+        request_id, layer = id_of(content), content.get("layer")
         if not isinstance(layer, str) or layer not in {name for name, _, _ in self.backend.layers}:
             self._answer(request_id, layer if isinstance(layer, str) else "", "error",
                          error=f"unknown layer {layer!r}; pick one from the layer list")
@@ -167,13 +169,11 @@ class EmbeddingJobs:
                 self.computed += 1
             self._answer(request_id, layer, "done", found=found)
 
-    def _answer(self, request_id: Any, layer: str, status: str, *, found: Map | None = None, error: str = "") -> None:
-        with self._lock:
-            self._seq += 1
-            seq = self._seq
+    def _answer(self, request_id: int | None, layer: str, status: str, *, found: Map | None = None,
+                error: str = "") -> None:
         n = 0 if found is None else found.coordinates.shape[0]
         content = protocol.TsneResultMessage(
-            kind="tsne_result", id=request_id if isinstance(request_id, int) else None, seq=seq, layer=layer,
+            kind="tsne_result", id=request_id, seq=self._seq.next(), layer=layer,
             status=status, n=n, thumbnail=[THUMBNAIL, THUMBNAIL, 4] if found is not None else [0, 0, 4],  # type: ignore[typeddict-item]
             note="" if found is None else found.note, error=error)
         buffers = [] if found is None else [found.coordinates.tobytes(), found.thumbnails.tobytes()]

@@ -10,7 +10,6 @@ channel (up to MAX_INPUTS). What is left out is said in ``note``.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from torch import Tensor, nn
 from ..errors import NbsaliencyError, plain_words, report_unexpected
 from ..kernels import kernel_grid
 from . import protocol
+from .answers import Counter, request_id
 from .panel import Panel
 
 MAX_FILTERS = 96
@@ -89,11 +89,10 @@ class KernelsPanel(Panel):
 
     def __init__(self, host: Any, **options: Any):
         super().__init__(host)
-        self._seq = 0
-        self._lock = threading.Lock()
+        self._seq = Counter()
 
     def handle(self, content: dict[str, Any]) -> None:
-        layer, channel, request_id = content.get("layer"), content.get("channel"), content.get("id")
+        layer, channel = content.get("layer"), content.get("channel")
         drawn: dict[str, Any] = {"conv": "", "rgb": False, "tiles": np.zeros(0, np.uint8), "filters": [],
                                  "inputs": [], "shape": [0, 0, 4], "note": ""}
         error = ""
@@ -108,11 +107,8 @@ class KernelsPanel(Panel):
         except Exception as failure:
             report_unexpected(failure)
             error = plain_words(failure)
-        with self._lock:
-            self._seq += 1
-            seq = self._seq
         self.host.send(protocol.KernelsResultMessage(
-            kind="kernels_result", id=request_id if isinstance(request_id, int) else None, seq=seq,
+            kind="kernels_result", id=request_id(content), seq=self._seq.next(),
             layer=layer if isinstance(layer, str) else "", channel=channel if isinstance(channel, int) else -1,
             conv=drawn["conv"], rgb=drawn["rgb"], filters=drawn["filters"], inputs=drawn["inputs"],
             shape=drawn["shape"], note=drawn["note"], error=error), [drawn["tiles"].tobytes()])

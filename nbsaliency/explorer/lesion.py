@@ -9,12 +9,12 @@ hook is removed afterwards, so the user's model is unchanged.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from ..errors import NbsaliencyError, plain_words, report_unexpected
 from ..lesion import LesionEffect, lesion
 from . import protocol
+from .answers import Counter, request_id
 from .backend import ExplorerBackend, differentiable
 from .panel import Panel
 
@@ -68,11 +68,9 @@ class LesionPanel(Panel):
 
     def __init__(self, host: Any, **options: Any):
         super().__init__(host)
-        self._seq = 0
-        self._lock = threading.Lock()
+        self._seq = Counter()
 
     def handle(self, content: dict[str, Any]) -> None:
-        request_id = content.get("id")
         layer, channel, image_index = content.get("layer"), content.get("channel"), content.get("image_index")
         classes: list[protocol.LesionPrediction] = []
         changed, error = False, ""
@@ -86,11 +84,8 @@ class LesionPanel(Panel):
         except Exception as failure:
             report_unexpected(failure)
             error = plain_words(failure)
-        with self._lock:
-            self._seq += 1
-            seq = self._seq
         self.host.send(protocol.LesionResultMessage(
-            kind="lesion_result", id=request_id if isinstance(request_id, int) else None, seq=seq,
+            kind="lesion_result", id=request_id(content), seq=self._seq.next(),
             image_index=image_index if isinstance(image_index, int) else -1,
             layer=layer if isinstance(layer, str) else "", channel=channel if isinstance(channel, int) else -1,
             prediction_changed=changed, classes=classes, error=error), [])

@@ -10,5 +10,5 @@ from .optimization import OptimizationPanel
 from .panel import Panel
 from .patches import PatchesPanel
 
-PANELS: tuple[type[Panel], ...] = (AttributionPanel, LesionPanel, KernelsPanel, PatchesPanel, EmbeddingPanel,
+PANELS: tuple[type[Panel], ...] = (AttributionPanel, KernelsPanel, LesionPanel, PatchesPanel, EmbeddingPanel,
                                    OptimizationPanel)

@@ -6,4 +6,4 @@ import { optimizationPanel } from "./optimization";
 import type { PanelFactory } from "./panel";
 import { patchesPanel } from "./patches";
 
-export const PANELS: readonly PanelFactory[] = [lesionPanel, kernelsPanel, patchesPanel, embeddingPanel, optimizationPanel];
+export const PANELS: readonly PanelFactory[] = [kernelsPanel, lesionPanel, patchesPanel, embeddingPanel, optimizationPanel];
