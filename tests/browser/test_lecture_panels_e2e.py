@@ -78,3 +78,42 @@ def test_lab_tsne_button_maps_the_dataset(lab_tour: NotebookPage):
     assert panel.get_attribute("data-status") == "done", panel.inner_text()
     assert panel.get_attribute("data-points") == "500"
     assert panel.get_by_role("img", name="t-SNE map of the dataset").is_visible()
+
+
+def test_lab_tsne_hover_shows_a_points_image_and_a_click_opens_it(lab_tour: NotebookPage):
+    nb = lab_tour
+    panel = nb.page.locator(TSNE)
+    if panel.get_attribute("data-status") != "done":
+        test_lab_tsne_button_maps_the_dataset(nb)
+    # where the view draws each point: the map's coordinates fitted into 320 x 320 with an 8-pixel margin, y up;
+    # the point farthest from its neighbours is hovered (the pointer lands on whole pixels)
+    k, x, y = nb.add_code_cell_and_run(
+        "import numpy as np\n"
+        "c = next(iter(explorer._panels['embedding'].jobs.cache.values())).coordinates\n"
+        "lo, hi = c.min(0), c.max(0); s = min(304 / (hi - lo)); mid = (lo + hi) / 2\n"
+        "p = np.stack([160 + (c[:, 0] - mid[0]) * s, 160 - (c[:, 1] - mid[1]) * s], 1)\n"
+        "d = np.linalg.norm(p[:, None] - p[None], axis=2); np.fill_diagonal(d, np.inf)\n"
+        "k = int(d.min(1).argmax()); print(k, *p[k])").split()
+    k, x, y = int(k), float(x), float(y)
+    canvas = panel.get_by_role("img", name="t-SNE map of the dataset")
+    canvas.scroll_into_view_if_needed()
+    # The pointer event is made where the point is on screen, in one task with reading the canvas's box: the
+    # notebook may still be scrolling to the cell added above, and a real pointer would land elsewhere meanwhile.
+    pointer = """([x, y, type]) => {
+        const c = document.querySelector("canvas.nbs-tsne-map");
+        const r = c.getBoundingClientRect();
+        const at = { clientX: r.left + c.clientLeft + x, clientY: r.top + c.clientTop + y, bubbles: true };
+        c.dispatchEvent(new MouseEvent(type, at));
+    }"""
+    nb.page.mouse.move(0, 0)  # the real pointer off the map, so scrolling sends the map no pointer events
+    nb.page.evaluate(pointer, [x, y, "mousemove"])
+    assert panel.get_attribute("data-hover") == str(k)
+    assert f"image {k}" in panel.inner_text()
+
+    seq, before = nb.painted_seq(), nb.canvas_digest("Model input")
+    nb.page.evaluate(pointer, [x, y, "click"])
+    nb.wait_painted(after=seq, timeout=REPAINT_S)
+    assert nb.canvas_digest("Model input") != before, "the input image did not change"
+    opened = nb.add_code_cell_and_run(
+        f"print(bool((explorer.backend.inputs[explorer.image_index] == val_images[{k}]).all()))")
+    assert opened.strip() == "True"

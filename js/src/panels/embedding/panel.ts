@@ -122,7 +122,16 @@ export class EmbeddingPanel {
   /** The point under a pointer event, -1 for none. */
   private pointAt(event: MouseEvent): number {
     if (this.shown === null) return -1;
-    const [x, y] = canvasPoint(event.clientX, event.clientY, this.canvas.getBoundingClientRect(), SIZE, SIZE);
+    const rect = this.canvas.getBoundingClientRect();
+    const c = this.canvas;
+    // the content box (inside the border); jsdom has no layout, so its client sizes are 0: the rect then
+    const box = {
+      left: rect.left + c.clientLeft,
+      top: rect.top + c.clientTop,
+      width: c.clientWidth || rect.width,
+      height: c.clientHeight || rect.height,
+    };
+    const [x, y] = canvasPoint(event.clientX, event.clientY, box, SIZE, SIZE);
     return nearestPoint(this.shown.positions, x, y);
   }
 
