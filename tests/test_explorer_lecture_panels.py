@@ -14,6 +14,7 @@ import nbsaliency as nbs
 from nbsaliency.explorer import embedding as embedding_panel
 from nbsaliency.explorer import kernels as kernels_panel
 from nbsaliency.explorer.widget import Explorer
+from tests import architectures
 from tests.invariance import ModelSnapshot
 from tests.models import make_input, make_model
 
@@ -57,6 +58,23 @@ def test_a_lesion_of_the_selected_channel_gives_the_probabilities_of_the_model_w
     assert any(abs(row["after"] - row["before"]) > 1e-4 for row in answer["classes"]), "the lesion changed nothing"
     assert answer["prediction_changed"] == bool(before.argmax() != after.argmax())
     assert [r["before"] for r in answer["classes"]] == sorted((r["before"] for r in answer["classes"]), reverse=True)
+    explorer.close()
+
+
+def test_a_lesion_in_a_channels_last_block_removes_the_feature_channel_not_a_row():
+    model = architectures.make("swin")
+    x = architectures.image_batch(1)
+    explorer, sent = explorer_with_outbox(model, x)
+    explorer._on_message(explorer, {"kind": "lesion", "id": 1, "image_index": 0, "layer": "features.2",
+                                    "channel": 5}, [])
+    [(answer, _)] = answers(sent, "lesion_result")
+    assert answer["error"] == ""
+    edited = copy.deepcopy(model)  # PatchMerging's output channel 5 by hand: row 5 of its projection (no bias)
+    with torch.no_grad():
+        edited.features[2].reduction.weight[5] = 0
+        after = edited(x).softmax(1)[0]
+    for row in answer["classes"]:
+        assert row["after"] == pytest.approx(float(after[row["index"]]), abs=1e-5)
     explorer.close()
 
 
