@@ -2,10 +2,10 @@
 van der Maaten & Hinton 2008; :func:`nbsaliency.tsne`); hovering a point shows its image, clicking opens it.
 
 The view's counterpart is ``js/src/panels/embedding/``. The map is computed on demand (the view's button) in a
-worker thread, on a shadow of the model (:func:`~nbsaliency.model_state.shadow_model`), so the kernel keeps
-answering selections meanwhile; maps are cached per layer. Up to MAX_POINTS images of ``dataset`` (None: the
-explorer's images) are embedded, each sent as a THUMBNAIL x THUMBNAIL picture for the hover. Without
-scikit-learn the answer says how to install it.
+worker thread, on a shadow of the model (:func:`~nbsaliency.model_state.shadow_model`, made on the kernel's
+thread at the first request), so the kernel keeps answering selections meanwhile; maps are cached per layer.
+Up to MAX_POINTS images of ``dataset`` (None: the explorer's images) are embedded, each sent as a THUMBNAIL x
+THUMBNAIL picture for the hover. Without scikit-learn the answer says how to install it.
 """
 
 from __future__ import annotations
@@ -101,6 +101,13 @@ class EmbeddingJobs:
             return
         with self._lock:
             cached = self.cache.get(layer)
+        if cached is None and self._model is None:
+            try:  # here, on the kernel's thread: no pass of the kernel has hooks on the model while it is copied
+                self._model = shadow_model(self.backend.model)
+            except Exception as error:
+                self._answer(request_id, layer, "error", error=plain_words(error))
+                return
+        with self._lock:
             if cached is None and not self._closed:
                 self._pending = (request_id, layer)
                 if self._thread is None or not self._thread.is_alive():
@@ -155,8 +162,6 @@ class EmbeddingJobs:
                 self._working = True
             self._answer(request_id, layer, "running")
             try:
-                if self._model is None:
-                    self._model = shadow_model(self.backend.model)
                 source = self.source()
                 total = source.length if source.length is not None else MAX_POINTS
                 found = compute_map(self._model, source, layer, total)
