@@ -131,6 +131,16 @@ def test_a_relu_shows_the_filter_of_its_convolution_per_input_channel_capped_and
     explorer.close()
 
 
+def test_a_channels_last_block_shows_the_convolution_inside_it_found_by_its_feature_channels():
+    model = architectures.make("swin")
+    explorer, sent = explorer_with_outbox(model, architectures.image_batch(1))
+    explorer._on_message(explorer, {"kind": "kernels", "id": 1, "layer": "features.0", "channel": 0}, [])
+    [(answer, _)] = answers(sent, "kernels_result")  # features.0: conv, permute, LayerNorm -> (N, 56, 56, 16)
+    assert answer["error"] == "" and answer["conv"] == "features.0.0" and answer["rgb"]
+    assert len(answer["filters"]) == 16
+    explorer.close()
+
+
 @pytest.mark.parametrize("layer, channel, message", [
     ("classifier.1", 0, "no convolution with 32 filters comes before it"),
     ("features.5", 16, "channel 16 is out of range"),

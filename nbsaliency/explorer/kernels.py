@@ -19,6 +19,7 @@ from ..errors import NbsaliencyError, plain_words, report_unexpected
 from ..kernels import kernel_grid
 from . import protocol
 from .answers import Counter, request_id
+from .channels import channel_count
 from .panel import Panel
 
 MAX_FILTERS = 96
@@ -30,17 +31,22 @@ class KernelsRequestError(NbsaliencyError, ValueError):
 
 
 def convolution_for(model: nn.Module, layer: str, channels: int | None) -> str:
-    """``layer`` itself when it is a ``Conv2d``; else the last ``Conv2d`` before it with ``channels`` filters."""
+    """``layer`` itself when it is a ``Conv2d``; else the last ``Conv2d`` with ``channels`` filters before it in
+    ``named_modules()`` order, or inside it (a block's own convolutions)."""
     modules = dict(model.named_modules())
     name = layer.split("#")[0]
     if name not in modules:
         raise KernelsRequestError(f"unknown layer {layer!r}")
     if isinstance(modules[name], nn.Conv2d):
         return name
-    before: list[str] = []
+    before: list[str] = []  # the convolutions that run before the layer's output: earlier ones and its own parts
+    reached = False
     for other, module in modules.items():
-        if other == name:
-            break
+        reached = reached or other == name
+        if reached and not other.startswith(name + "."):
+            if other != name:
+                break
+            continue
         if isinstance(module, nn.Conv2d) and (channels is None or module.out_channels == channels):
             before.append(other)
     if not before:
@@ -101,9 +107,7 @@ class KernelsPanel(Panel):
                 raise KernelsRequestError(f"layer must be a string; got {layer!r}")
             if isinstance(channel, bool) or not isinstance(channel, int) or channel < 0:
                 raise KernelsRequestError(f"channel must be a whole number >= 0; got {channel!r}")
-            shapes = {name: shape for name, shape, _ in self.host.backend.layers}
-            shape = shapes.get(layer)
-            drawn = kernel_tiles(self.host.backend.model, layer, channel, shape[0] if shape else None)
+            drawn = kernel_tiles(self.host.backend.model, layer, channel, channel_count(self.host.backend, layer))
         except Exception as failure:
             report_unexpected(failure)
             error = plain_words(failure)

@@ -16,6 +16,7 @@ from ..lesion import LesionEffect, lesion
 from . import protocol
 from .answers import Counter, request_id
 from .backend import ExplorerBackend, differentiable
+from .channels import channel_axis
 from .panel import Panel
 
 TOP_CLASSES = 5
@@ -33,16 +34,10 @@ def _field(content: dict[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def channel_axis(backend: ExplorerBackend, image_index: int, layer: str) -> int:
-    """The axis of ``layer``'s output that holds its channels (its layout: 1 channels-first / flat, -1 otherwise)."""
-    kind = backend.session(image_index).layout(layer).kind
-    return 1 if kind in ("channels_first", "flat") else -1
-
-
 def lesion_effect(backend: ExplorerBackend, image_index: int, layer: str, channel: int) -> LesionEffect:
     """Class scores of input ``image_index`` with and without ``channel`` of ``layer`` zeroed (the engine's
     clear errors for a wrong image, layer or channel)."""
-    axis = channel_axis(backend, image_index, layer)
+    axis = channel_axis(backend, layer, image_index)
     x = backend.inputs[image_index][None]
     with differentiable():
         return lesion(backend.model, layer, channel, channel_axis=axis).effect(x.detach())
