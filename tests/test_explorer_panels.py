@@ -51,4 +51,4 @@ def test_every_registered_kind_has_one_panel():
         message_table([Echo(None), Twin(None)])
     table = message_table([cls.__new__(cls) for cls in panels.PANELS])
     assert set(table) == {"select", "optimize", "optimize_cancel", "patches", "patch_open", "index_cancel",
-                          "index_build"}
+                          "index_build", "lesion", "kernels", "tsne", "tsne_open"}

@@ -284,6 +284,135 @@ export interface IndexCommandMessage {
   kind: "index_cancel" | "index_build";
 }
 
+export const MSG_LESION = "lesion";
+
+export const MSG_LESION_RESULT = "lesion_result";
+
+/**
+ * JS -> Python: input `image_index` with `channel` of `layer` removed (zeroed) during the forward pass
+ * (:func:`nbsaliency.lesion`); sent for each painted selection while the view's Lesion toggle is on.
+ */
+export interface LesionMessage {
+  kind: typeof MSG_LESION;
+  id: number;
+  image_index: number;
+  layer: string;
+  channel: number;
+}
+
+/**
+ * One class before and after the lesion: softmax probabilities, and the logit's change (after - before).
+ */
+export interface LesionPrediction {
+  index: number;
+  label: string;
+  before: number;
+  after: number;
+  logit_change: number;
+}
+
+/**
+ * Python -> JS: exactly one per MSG_LESION. `classes`: the top classes before and after, by the clean
+ * probability; `prediction_changed`: the top class is another one; `error`: "" or plain words (then
+ * `classes` is empty).
+ */
+export interface LesionResultMessage {
+  kind: typeof MSG_LESION_RESULT;
+  id: number | null;
+  seq: number;
+  image_index: number;
+  layer: string;
+  channel: number;
+  prediction_changed: boolean;
+  classes: LesionPrediction[];
+  error: string;
+}
+
+export const MSG_KERNELS = "kernels";
+
+export const MSG_KERNELS_RESULT = "kernels_result";
+
+/**
+ * JS -> Python: the filters of `layer` (a Conv2d; for another layer, the last convolution before it with
+ * as many filters as it has channels), around `channel` (:func:`nbsaliency.kernel_grid`).
+ */
+export interface KernelsMessage {
+  kind: typeof MSG_KERNELS;
+  id: number;
+  layer: string;
+  channel: number;
+}
+
+/**
+ * Python -> JS, one per MSG_KERNELS, with one buffer: `len(filters)` tiles of `shape` [kh, kw, 4], uint8
+ * RGBA, in order. `conv`: the convolution drawn ("" when none); `rgb`: colour tiles, one per filter (the first
+ * layer); otherwise grey tiles of the filter `channel`, one per input channel (`inputs`; -1 for colour
+ * tiles). Signed mapping: mid-grey is a zero weight. `note`: what was left out or chosen, in words.
+ */
+export interface KernelsResultMessage {
+  kind: typeof MSG_KERNELS_RESULT;
+  id: number | null;
+  seq: number;
+  layer: string;
+  channel: number;
+  conv: string;
+  rgb: boolean;
+  filters: number[];
+  inputs: number[];
+  shape: number[];
+  note: string;
+  error: string;
+}
+
+export type TsneStatus = "running" | "done" | "error";
+
+export const MSG_TSNE = "tsne";
+
+export const MSG_TSNE_RESULT = "tsne_result";
+
+export const MSG_TSNE_OPEN = "tsne_open";
+
+export const TSNE_STATUSES = ["running", "done", "error"] as const;
+
+export const TSNE_BUFFER_POINTS = 0;
+
+export const TSNE_BUFFER_THUMBNAILS = 1;
+
+/**
+ * JS -> Python: a t-SNE map of the dataset's codes at `layer` (:func:`nbsaliency.tsne`, pooled
+ * activations), computed in a kernel thread; a request while one runs replaces it when it is done.
+ */
+export interface TsneMessage {
+  kind: typeof MSG_TSNE;
+  id: number;
+  layer: string;
+}
+
+/**
+ * Python -> JS: "running" when the work starts, then "done" (with buffers TSNE_BUFFER_POINTS: float32 LE
+ * `n` x 2 coordinates, and TSNE_BUFFER_THUMBNAILS: `n` uint8 RGBA thumbnails of `thumbnail` [t, t, 4]) or
+ * "error" (plain words, e.g. scikit-learn missing). `note`: the settings and what was left out.
+ */
+export interface TsneResultMessage {
+  kind: typeof MSG_TSNE_RESULT;
+  id: number | null;
+  seq: number;
+  layer: string;
+  status: TsneStatus;
+  n: number;
+  thumbnail: number[];
+  note: string;
+  error: string;
+}
+
+/**
+ * JS -> Python: open point `index` of the map (a dataset image) as the current input, like a patch.
+ */
+export interface TsneOpenMessage {
+  kind: typeof MSG_TSNE_OPEN;
+  index: number;
+}
+
 export const SELECTION_TRAITS = ["image_index", "layer", "channel", "position", "method", "target", "target_class"] as const;
 
 export const DISPLAY_TRAITS = ["colormap", "opacity", "signed", "clip_percentile"] as const;
@@ -302,6 +431,10 @@ export function isVisualisation(value: unknown): value is Visualisation {
 
 export function isIndexStatus(value: unknown): value is IndexStatus {
   return (INDEX_STATUSES as readonly unknown[]).includes(value);
+}
+
+export function isTsneStatus(value: unknown): value is TsneStatus {
+  return (TSNE_STATUSES as readonly unknown[]).includes(value);
 }
 
 export function isSelectMessage(msg: unknown): msg is SelectMessage {
@@ -338,4 +471,32 @@ export function isPatchesResultMessage(msg: unknown): msg is PatchesResultMessag
 
 export function isPatchOpenMessage(msg: unknown): msg is PatchOpenMessage {
   return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_PATCH_OPEN;
+}
+
+export function isLesionMessage(msg: unknown): msg is LesionMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_LESION;
+}
+
+export function isLesionResultMessage(msg: unknown): msg is LesionResultMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_LESION_RESULT;
+}
+
+export function isKernelsMessage(msg: unknown): msg is KernelsMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_KERNELS;
+}
+
+export function isKernelsResultMessage(msg: unknown): msg is KernelsResultMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_KERNELS_RESULT;
+}
+
+export function isTsneMessage(msg: unknown): msg is TsneMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_TSNE;
+}
+
+export function isTsneResultMessage(msg: unknown): msg is TsneResultMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_TSNE_RESULT;
+}
+
+export function isTsneOpenMessage(msg: unknown): msg is TsneOpenMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_TSNE_OPEN;
 }

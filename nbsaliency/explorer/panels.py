@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from .attribution import AttributionPanel
+from .embedding import EmbeddingPanel
+from .kernels import KernelsPanel
+from .lesion import LesionPanel
 from .optimization import OptimizationPanel
 from .panel import Panel
 from .patches import PatchesPanel
 
-PANELS: tuple[type[Panel], ...] = (AttributionPanel, PatchesPanel, OptimizationPanel)
+PANELS: tuple[type[Panel], ...] = (AttributionPanel, KernelsPanel, LesionPanel, PatchesPanel, EmbeddingPanel,
+                                   OptimizationPanel)

@@ -26,7 +26,8 @@ MSG_RESULT carries three buffers, in order: BUFFER_IMAGE (uint8 RGBA, H*W*4 byte
 BUFFER_ATTRIBUTION (float32 little-endian, C*H*W values, empty when ``attribution`` is None) and
 BUFFER_ACTIVATIONS (float32 little-endian, K*h*w values, empty when ``activations`` is None).
 MSG_OPTIMIZE_FRAME carries one (uint8 RGBA); MSG_PATCHES_RESULT carries PATCH_BUFFERS per patch, in rank
-order: the image crop, then the projection crop (signed RGB), each uint8 RGBA.
+order: the image crop, then the projection crop (signed RGB), each uint8 RGBA. MSG_KERNELS_RESULT carries one
+(uint8 RGBA tiles); MSG_TSNE_RESULT two when done (coordinates float32, thumbnails uint8 RGBA).
 
 Ordering: every answer carries ``seq``, increasing per widget; the view never paints an answer whose ``seq`` is
 lower than one it already painted. Request ids of one view increase; views start far apart.
@@ -283,6 +284,126 @@ class IndexCommandMessage(TypedDict):
     """JS -> Python: stop building before the next batch (status "cancelled"), or build again."""
 
     kind: Literal["index_cancel", "index_build"]
+
+
+# -- the lesion panel (explorer/lesion.py, js/src/panels/lesion/) -------------------------------------------
+MSG_LESION = "lesion"
+MSG_LESION_RESULT = "lesion_result"
+
+
+class LesionMessage(TypedDict):
+    """JS -> Python: input ``image_index`` with ``channel`` of ``layer`` removed (zeroed) during the forward pass
+    (:func:`nbsaliency.lesion`); sent for each painted selection while the view's Lesion toggle is on."""
+
+    kind: Literal["lesion"]
+    id: int
+    image_index: int
+    layer: str
+    channel: int
+
+
+class LesionPrediction(TypedDict):
+    """One class before and after the lesion: softmax probabilities, and the logit's change (after - before)."""
+
+    index: int
+    label: str
+    before: float
+    after: float
+    logit_change: float
+
+
+class LesionResultMessage(TypedDict):
+    """Python -> JS: exactly one per MSG_LESION. ``classes``: the top classes before and after, by the clean
+    probability; ``prediction_changed``: the top class is another one; ``error``: "" or plain words (then
+    ``classes`` is empty)."""
+
+    kind: Literal["lesion_result"]
+    id: int | None
+    seq: int
+    image_index: int
+    layer: str
+    channel: int
+    prediction_changed: bool
+    classes: list[LesionPrediction]
+    error: str
+
+
+# -- the kernels panel (explorer/kernels.py, js/src/panels/kernels/) ----------------------------------------
+MSG_KERNELS = "kernels"
+MSG_KERNELS_RESULT = "kernels_result"
+
+
+class KernelsMessage(TypedDict):
+    """JS -> Python: the filters of ``layer`` (a Conv2d; for another layer, the last convolution before it with
+    as many filters as it has channels), around ``channel`` (:func:`nbsaliency.kernel_grid`)."""
+
+    kind: Literal["kernels"]
+    id: int
+    layer: str
+    channel: int
+
+
+class KernelsResultMessage(TypedDict):
+    """Python -> JS, one per MSG_KERNELS, with one buffer: ``len(filters)`` tiles of ``shape`` [kh, kw, 4], uint8
+    RGBA, in order. ``conv``: the convolution drawn ("" when none); ``rgb``: colour tiles, one per filter (the first
+    layer); otherwise grey tiles of the filter ``channel``, one per input channel (``inputs``; -1 for colour
+    tiles). Signed mapping: mid-grey is a zero weight. ``note``: what was left out or chosen, in words."""
+
+    kind: Literal["kernels_result"]
+    id: int | None
+    seq: int
+    layer: str
+    channel: int
+    conv: str
+    rgb: bool
+    filters: list[int]
+    inputs: list[int]
+    shape: list[int]
+    note: str
+    error: str
+
+
+# -- the embedding panel (explorer/embedding.py, js/src/panels/embedding/) ----------------------------------
+TsneStatus = Literal["running", "done", "error"]
+
+MSG_TSNE = "tsne"
+MSG_TSNE_RESULT = "tsne_result"
+MSG_TSNE_OPEN = "tsne_open"
+TSNE_STATUSES: tuple[str, ...] = get_args(TsneStatus)
+TSNE_BUFFER_POINTS = 0
+TSNE_BUFFER_THUMBNAILS = 1
+
+
+class TsneMessage(TypedDict):
+    """JS -> Python: a t-SNE map of the dataset's codes at ``layer`` (:func:`nbsaliency.tsne`, pooled
+    activations), computed in a kernel thread; a request while one runs replaces it when it is done."""
+
+    kind: Literal["tsne"]
+    id: int
+    layer: str
+
+
+class TsneResultMessage(TypedDict):
+    """Python -> JS: "running" when the work starts, then "done" (with buffers TSNE_BUFFER_POINTS: float32 LE
+    ``n`` x 2 coordinates, and TSNE_BUFFER_THUMBNAILS: ``n`` uint8 RGBA thumbnails of ``thumbnail`` [t, t, 4]) or
+    "error" (plain words, e.g. scikit-learn missing). ``note``: the settings and what was left out."""
+
+    kind: Literal["tsne_result"]
+    id: int | None
+    seq: int
+    layer: str
+    status: TsneStatus
+    n: int
+    thumbnail: list[int]
+    note: str
+    error: str
+
+
+class TsneOpenMessage(TypedDict):
+    """JS -> Python: open point ``index`` of the map (a dataset image) as the current input, like a patch."""
+
+    kind: Literal["tsne_open"]
+    index: int
 
 
 SELECTION_TRAITS: tuple[str, ...] = tuple(Selection.__annotations__)
