@@ -248,6 +248,7 @@ class ExplorerBackend:
         self.methods = [(info.name, info.label, info.rgb_view) for info in method_infos()]
         self.parameters = sum(p.numel() for p in model.parameters())
         self.refined: set[str] = set()  # perturbation methods asked at the engine's full defaults ("refine")
+        self.method_options: dict[str, dict[str, Any]] = {}  # method -> options of yours, over the defaults
 
     def display(self, x: Tensor, image_index: int | None = None) -> tuple[np.ndarray, str]:
         """RGBA ``(H, W, 4)`` of a model input and the display note ("" when faithful): the user's display image
@@ -394,6 +395,7 @@ class ExplorerBackend:
             preview, words = self.options_for(info.name)
             options.update(preview, progress=progress, cancel=cancel)
             notes += [words] if words else []
+        options.update(self.method_options.get(info.name, {}))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ZeroAttributionWarning)  # said on the map instead (a note)
             attribution = session.attribute(target, info.name, **options)[0]
