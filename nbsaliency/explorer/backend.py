@@ -359,11 +359,11 @@ class ExplorerBackend:
         if selection.position:
             height, width = maps.shape[2:] if maps.dim() == 4 else (1, 1)
             y, x = selection.position
-            if maps.dim() != 4 or y >= height or x >= width:
-                if layer_changed and selection.position == previous.position:  # type: ignore[union-attr]
-                    notes.append(f"neuron ({y}, {x}) is outside {selection.layer}'s {height}×{width} map: reset to "
-                                 "the channel's strongest unit")
-                    selection = replace(selection, position=())
+            outside = maps.dim() != 4 or y >= height or x >= width
+            if outside and layer_changed and selection.position == previous.position:  # type: ignore[union-attr]
+                notes.append(f"neuron ({y}, {x}) is outside {selection.layer}'s {height}×{width} map: reset to "
+                             "the channel's strongest unit")
+                selection = replace(selection, position=())
         return selection, notes
 
     def compute(self, selection: Selection, previous: Selection | None = None,
