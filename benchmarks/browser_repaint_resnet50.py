@@ -5,8 +5,8 @@ random 224 x 224 images and shows ``nbs.Explorer`` with a channel target, runs i
 ``--changes`` selection changes cycling Method (single-pass methods), Layer and Channel. For each change the page
 records ``performance.now()`` before dispatching the control's ``change`` event and again when the widget's
 ``data-painted-seq`` rises (the answer painted; see :mod:`benchmarks.browser_repaint`). In the same run the
-kernel records, for the same changes, the engine's own compute time (``Session.attribute``, the attribution
-alone) and the backend's whole compute (attribution, activation maps, predictions, display image): both wrap the
+kernel records, for the same changes, the engine's own compute time (the ``Session.attribute`` calls made inside
+that change's computation, summed) and the backend's whole compute (attribution, activation maps, predictions, display image): both wrap the
 calls the widget makes, so each change is timed once in the browser and once in the kernel.
 
     python benchmarks/browser_repaint_resnet50.py [--changes 30]
@@ -45,13 +45,19 @@ from benchmarks.architectures import ResNet50
 torch.manual_seed(0)
 model = ResNet50().eval()
 images = torch.rand(2, 3, 224, 224)
-engine_ms, backend_ms = [], []
+import threading
+engine_ms, backend_ms, other_ms, _open = [], [], [], {}
 _attribute, _compute = nbs.Session.attribute, _backend.ExplorerBackend.compute
 def _timed_attribute(self, *a, **k):
-    t = time.perf_counter(); out = _attribute(self, *a, **k); engine_ms.append(1000 * (time.perf_counter() - t))
+    t = time.perf_counter(); out = _attribute(self, *a, **k); ms = 1000 * (time.perf_counter() - t)
+    me = threading.get_ident()
+    if me in _open: _open[me] += ms
+    else: other_ms.append(ms)  # another panel's work in the kernel (the patch grid's projections)
     return out
 def _timed_compute(self, *a, **k):
+    me = threading.get_ident(); _open[me] = 0.0
     t = time.perf_counter(); out = _compute(self, *a, **k); backend_ms.append(1000 * (time.perf_counter() - t))
+    engine_ms.append(_open.pop(me))
     return out
 nbs.Session.attribute, _backend.ExplorerBackend.compute = _timed_attribute, _timed_compute
 explorer = nbs.Explorer(model, images, layer="layer4.2.conv3", target="channel")
@@ -105,16 +111,18 @@ def main(argv: list[str] | None = None) -> int:
             plan = changes(args.warmup + args.changes)
             for label, value in plan[:args.warmup]:
                 measure(nb, label, value, timeout_s=120)
-            nb.add_code_cell_and_run("engine_ms.clear(); backend_ms.clear(); print('cleared')", timeout=60)
+            nb.add_code_cell_and_run("engine_ms.clear(); backend_ms.clear(); other_ms.clear(); print('cleared')", timeout=60)
             repaint = [measure(nb, label, value, timeout_s=120) for label, value in plan[args.warmup:]]
             kernel = json.loads(nb.add_code_cell_and_run(
-                "import json; print(json.dumps([engine_ms, backend_ms]))", timeout=60))
-    engine, whole = kernel
+                "import json; print(json.dumps([engine_ms, backend_ms, other_ms]))", timeout=60))
+    engine, whole, other = kernel
     print()
     print(f"ResNet-50-shaped model, 224 px, single-pass methods, {len(repaint)} changes (Method / Layer / Channel):")
     print(f"  change -> repaint (browser)         {summary(repaint)}")
     print(f"  engine compute (Session.attribute)  {summary(engine)}")
     print(f"  backend compute (attribution + maps + predictions + image)  {summary(whole)}")
+    print(f"  other attribution work in the kernel meanwhile (patch grid projections): {len(other)} calls, "
+          f"{sum(other):.0f} ms in all")
     gap = statistics.median(repaint) - statistics.median(engine)
     met = gap <= TARGET_MS
     print(f"p50 repaint - p50 engine compute: {gap:.1f} ms (p50 repaint {statistics.median(repaint):.1f} ms vs "
