@@ -5,9 +5,10 @@ random 224 x 224 images and shows ``nbs.Explorer`` with a channel target, runs i
 ``--changes`` selection changes cycling Method (single-pass methods), Layer and Channel. For each change the page
 records ``performance.now()`` before dispatching the control's ``change`` event and again when the widget's
 ``data-painted-seq`` rises (the answer painted; see :mod:`benchmarks.browser_repaint`). In the same run the
-kernel records, for the same changes, the engine's own compute time (the ``Session.attribute`` calls made inside
-that change's computation, summed) and the backend's whole compute (attribution, activation maps, predictions, display image): both wrap the
-calls the widget makes, so each change is timed once in the browser and once in the kernel.
+kernel records, for the same changes, the engine's own compute time (the ``Session.attribute`` calls made
+inside that change's computation, summed) and the backend's whole compute (attribution, activation maps,
+predictions, display image): both wrap the calls the widget makes, so each change is timed once in the browser
+and once in the kernel.
 
     python benchmarks/browser_repaint_resnet50.py [--changes 30]
 
@@ -46,7 +47,7 @@ torch.manual_seed(0)
 model = ResNet50().eval()
 images = torch.rand(2, 3, 224, 224)
 import threading
-engine_ms, backend_ms, other_ms, _open = [], [], [], {}
+engine_ms, backend_ms, other_ms, _open = [], [], [], dict()
 _attribute, _compute = nbs.Session.attribute, _backend.ExplorerBackend.compute
 def _timed_attribute(self, *a, **k):
     t = time.perf_counter(); out = _attribute(self, *a, **k); ms = 1000 * (time.perf_counter() - t)
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             plan = changes(args.warmup + args.changes)
             for label, value in plan[:args.warmup]:
                 measure(nb, label, value, timeout_s=120)
-            nb.add_code_cell_and_run("engine_ms.clear(); backend_ms.clear(); other_ms.clear(); print('cleared')", timeout=60)
+            nb.add_code_cell_and_run("for _l in (engine_ms, backend_ms, other_ms): _l.clear()\nprint('cleared')",
+                                     timeout=60)
             repaint = [measure(nb, label, value, timeout_s=120) for label, value in plan[args.warmup:]]
             kernel = json.loads(nb.add_code_cell_and_run(
                 "import json; print(json.dumps([engine_ms, backend_ms, other_ms]))", timeout=60))
