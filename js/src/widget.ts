@@ -232,6 +232,14 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     if (!isResultMessage(msg)) return;
     if (msg.id === queue.inFlight) attribution.showProgress(null);
     queue.resolve(msg.id);
+    if (msg.cancelled) {
+      // A cancelled computation: the last painted result stays, the controls go back to what it shows.
+      showError(queue.busy ? "" : msg.error ?? "");
+      if (!queue.busy && painted !== null) controls.showSelection(painted.result.selection);
+      root.dataset.cancelled = String(msg.id);
+      updateBusy();
+      return;
+    }
     if (queue.shouldPaint(msg.seq)) {
       try {
         paint(msg, buffers ?? []);

@@ -278,6 +278,9 @@ describe("the view", () => {
     expect(model.sent.at(-1)).toEqual({ kind: "attribution_cancel", id });
     model.emit("msg:custom", ...result(id, 3, selection, { attribution: null, error: "cancelled", cancelled: true }));
     expect(bar.hidden).toBe(true);
+    expect(root().dataset.paintedSeq).toBeUndefined(); // nothing painted over the last result
+    expect(el.querySelector('[role="alert"]')!.textContent).toBe("cancelled");
+    expect(root().getAttribute("aria-busy")).toBe("false");
   });
 
   it("says the kernel's notes under the map and offers Refine for a preview", () => {
