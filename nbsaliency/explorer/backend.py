@@ -208,6 +208,16 @@ def display_normalization(normalization: Any, weights: Any, data_config: Any,
     return None
 
 
+def _has_maps(session: Session, layer: str) -> bool:
+    """Whether ``layer``'s layout gives maps ``(N, C, h, w)`` with more than one position (False when the layout
+    cannot be told: such a layer is not a default)."""
+    try:
+        maps = session.activation_maps(layer)
+    except NbsaliencyError:
+        return False
+    return maps.dim() == 4 and maps.shape[2] * maps.shape[3] > 1
+
+
 class ExplorerBackend:
     """Sessions per image and the translation of a :class:`Selection` into targets and method options."""
 
@@ -304,10 +314,11 @@ class ExplorerBackend:
         return self._added[key]
 
     def default_selection(self) -> Selection:
-        """The last layer with spatial maps that a module without children produced (the last conv stage)."""
+        """The last layer with spatial maps (read through its layout: channels-first or -last maps, a token grid)
+        that a module without children produced (the last conv stage)."""
         leaves = {name for name, module in self.model.named_modules() if not any(module.children())}
-        spatial = [name for name, shape, _ in self.layers
-                   if len(shape) == 3 and shape[1] * shape[2] > 1 and name.split("#")[0] in leaves]
+        session = self.session(0)
+        spatial = [name for name, _, _ in self.layers if name.split("#")[0] in leaves and _has_maps(session, name)]
         return Selection(layer=spatial[-1] if spatial else self.layers[-1][0])
 
     def target(self, selection: Selection, session: Session) -> tuple[Target, Selection]:
