@@ -10,7 +10,7 @@ inside that change's computation, summed) and the backend's whole compute (attri
 predictions, display image): both wrap the calls the widget makes, so each change is timed once in the browser
 and once in the kernel.
 
-    python benchmarks/browser_repaint_resnet50.py [--changes 30]
+    python benchmarks/browser_repaint_resnet50.py [--changes 30] [--without-patch-grid]
 
 Target (issue 13): p50 change -> repaint <= p50 engine compute + 50 ms.
 """
@@ -65,8 +65,16 @@ explorer = nbs.Explorer(model, images, layer="layer4.2.conv3", target="channel")
 explorer"""
 
 
-def notebook() -> dict:
-    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": SETUP}
+# --without-patch-grid: the patch grid answers empty grids (no projections), isolating the attribution path
+NO_GRID = """\
+import nbsaliency.explorer.patches as _patches
+_patches.top_patches = lambda *a, **k: []
+"""
+
+
+def notebook(patch_grid: bool = True) -> dict:
+    source = SETUP if patch_grid else NO_GRID + SETUP
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
     return {"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                          "language": "python"}},
             "nbformat": 4, "nbformat_minor": 5}
@@ -89,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--without-patch-grid", action="store_true",
+                        help="patch grids answer empty (no projections competing with the attribution)")
     args = parser.parse_args(argv)
     if chromium_executable() is None:
         print("chromium is not installed (apt-get install chromium)", file=sys.stderr)
@@ -98,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="nbs-bench-r50-") as tmp:
         root = Path(tmp)
-        (root / NOTEBOOK).write_text(json.dumps(notebook()))
+        (root / NOTEBOOK).write_text(json.dumps(notebook(not args.without_patch_grid)))
         with JupyterServer("lab", root, log_path=root / "jupyter.log") as server, sync_playwright() as pw, \
                 chromium(pw) as context:
             context.set_default_timeout(60_000)
@@ -119,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                 "import json; print(json.dumps([engine_ms, backend_ms, other_ms]))", timeout=60))
     engine, whole, other = kernel
     print()
-    print(f"ResNet-50-shaped model, 224 px, single-pass methods, {len(repaint)} changes (Method / Layer / Channel):")
+    grid = "patch grid off" if args.without_patch_grid else "patch grid on"
+    print(f"ResNet-50-shaped model, 224 px, single-pass methods, {len(repaint)} changes (Method / Layer / Channel), "
+          f"{grid}:")
     print(f"  change -> repaint (browser)         {summary(repaint)}")
     print(f"  engine compute (Session.attribute)  {summary(engine)}")
     print(f"  backend compute (attribution + maps + predictions + image)  {summary(whole)}")
