@@ -27,7 +27,8 @@ class Inbox:
 def select(explorer: Explorer, request_id: int, **selection) -> dict:
     inbox = Inbox(explorer)
     explorer._on_message(explorer, {"kind": protocol.MSG_SELECT, "id": request_id, "selection": selection}, [])
-    (answer,) = inbox.messages
+    explorer._background.join()  # slow methods answer from a background thread
+    (answer,) = [m for m in inbox.messages if m["kind"] == protocol.MSG_RESULT]
     assert answer["id"] == request_id
     return answer
 

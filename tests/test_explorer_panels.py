@@ -50,5 +50,6 @@ def test_every_registered_kind_has_one_panel():
     with pytest.raises(ValueError, match="'echo' is claimed by panels 'echo' and 'twin'"):
         message_table([Echo(None), Twin(None)])
     table = message_table([cls.__new__(cls) for cls in panels.PANELS])
-    assert set(table) == {"select", "optimize", "optimize_cancel", "patches", "patch_open", "index_cancel",
-                          "index_build", "lesion", "kernels", "tsne", "tsne_open"}
+    assert set(table) == {"select", "attribution_cancel", "attribution_refine", "optimize", "optimize_cancel",
+                          "patches", "patch_open", "index_cancel", "index_build", "lesion", "kernels", "tsne",
+                          "tsne_open"}

@@ -332,7 +332,7 @@ def test_a_selection_from_the_view_arrives_as_trait_updates_that_observers_see(e
     explorer.observe(lambda change: seen.append((change["name"], change["new"])), names=["method", "channel"])
     computed = []
     compute = explorer._backend.compute
-    explorer._backend.compute = lambda selection: computed.append(selection) or compute(selection)
+    explorer._backend.compute = lambda selection, *a, **k: computed.append(selection) or compute(selection, *a, **k)
     explorer.set_state({"method": "guided", "channel": 2, "layer": "features.3", "request_id": 17})
     assert len(computed) == 1 and len(sent.messages) == 1  # one request, one answer
     content, _ = sent.last

@@ -11,6 +11,12 @@ export const MSG_SELECT = "select";
 
 export const MSG_RESULT = "result";
 
+export const MSG_ATTRIBUTION_PROGRESS = "attribution_progress";
+
+export const MSG_ATTRIBUTION_CANCEL = "attribution_cancel";
+
+export const MSG_ATTRIBUTION_REFINE = "attribution_refine";
+
 export const REQUEST_ID_TRAIT = "request_id";
 
 export const BUFFER_IMAGE = 0;
@@ -124,19 +130,57 @@ export interface ActivationsInfo {
 /**
  * Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS]. `id` answers the
  * request with that id (null when the kernel started the computation itself, e.g. after `explorer.layer =
- * ...` in Python); `error`: "" or what went wrong, in plain words (then the arrays are empty).
+ * ...` in Python); `error`: "" or what went wrong, in plain words (then the arrays are empty); `cancelled`:
+ * the request was cancelled (by Cancel or a newer request). `notes`: what the view must say under the map
+ * (a layer the method used instead of the selected one and why, a control reset by a layer change, a map that
+ * is exactly zero, a preview's reduced settings, a display that had to guess the normalisation).
+ * `method_layer`: the layer the method used (Grad-CAM's layer of maps), "" for none.
  */
 export interface ResultMessage {
   kind: typeof MSG_RESULT;
   id: number | null;
   seq: number;
   error: string;
+  cancelled: boolean;
+  notes: string[];
+  method_layer: string;
   image_index: number;
   image: ImageInfo;
   attribution: AttributionInfo | null;
   activations: ActivationsInfo | null;
   predictions: Prediction[];
   selection: Selection;
+}
+
+/**
+ * Python -> JS: a slow method (one that reports progress) running in the background for request `id`:
+ * `done` of `total` passes (perturbed copies) so far. Sent after each chunk; the answer is the MSG_RESULT.
+ */
+export interface AttributionProgressMessage {
+  kind: typeof MSG_ATTRIBUTION_PROGRESS;
+  id: number | null;
+  method: string;
+  done: number;
+  total: number;
+}
+
+/**
+ * JS -> Python: stop the background computation answering `id` (answered by its MSG_RESULT with
+ * `cancelled` true; the selection goes back to the last shown one).
+ */
+export interface AttributionCancelMessage {
+  kind: typeof MSG_ATTRIBUTION_CANCEL;
+  id: number;
+}
+
+/**
+ * JS -> Python: compute `method` at the engine's full defaults from now on (it was shown as a preview on
+ * a large model), answering the current selection again as request `id`.
+ */
+export interface AttributionRefineMessage {
+  kind: typeof MSG_ATTRIBUTION_REFINE;
+  id: number;
+  method: string;
 }
 
 export type Visualisation = "class_model" | "activation_maximisation" | "deepdream" | "invert";
@@ -443,6 +487,18 @@ export function isSelectMessage(msg: unknown): msg is SelectMessage {
 
 export function isResultMessage(msg: unknown): msg is ResultMessage {
   return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_RESULT;
+}
+
+export function isAttributionProgressMessage(msg: unknown): msg is AttributionProgressMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_ATTRIBUTION_PROGRESS;
+}
+
+export function isAttributionCancelMessage(msg: unknown): msg is AttributionCancelMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_ATTRIBUTION_CANCEL;
+}
+
+export function isAttributionRefineMessage(msg: unknown): msg is AttributionRefineMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_ATTRIBUTION_REFINE;
 }
 
 export function isOptimizeMessage(msg: unknown): msg is OptimizeMessage {

@@ -23,6 +23,9 @@ import {
   type Selection,
   isColormapName,
   isResultMessage,
+  MSG_ATTRIBUTION_CANCEL,
+  MSG_ATTRIBUTION_REFINE,
+  isAttributionProgressMessage,
 } from "./protocol";
 import { PANELS } from "./panels";
 import { type PanelContext, messageTable } from "./panels/panel";
@@ -62,7 +65,7 @@ function catalogueFrom(model: WidgetModel): Catalogue {
 }
 
 /** The words under the attribution map: method, target and layer of the painted result. */
-function describe(sel: Selection, cat: Catalogue): string {
+function describe(sel: Selection, cat: Catalogue, methodLayer = ""): string {
   const method = cat.methods.find((m) => m.name === sel.method)?.label ?? sel.method;
   let what: string = TARGET_TEXT[sel.target] ?? sel.target;
   if (usesClass(sel.target)) {
@@ -72,7 +75,8 @@ function describe(sel: Selection, cat: Catalogue): string {
     what += ` ${sel.layer} channel ${sel.channel}`;
     if (sel.position.length === 2) what += ` at (${sel.position[0]}, ${sel.position[1]})`;
   }
-  return `${method} · ${what}`;
+  // The layer the method used (Grad-CAM's maps) when it is not the selected one: the notes say why.
+  return `${method} · ${what}${methodLayer && methodLayer !== sel.layer ? ` · maps of ${methodLayer}` : ""}`;
 }
 
 export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
@@ -80,7 +84,14 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   const banner = h("div", { class: "nbs-error", role: "alert" });
   banner.hidden = true;
   const inputPanel = new InputPanel();
-  const attribution = new AttributionPanel();
+  const attribution = new AttributionPanel({
+    cancel() {
+      if (queue.inFlight !== null) model.send({ kind: MSG_ATTRIBUTION_CANCEL, id: queue.inFlight });
+    },
+    refine(method) {
+      model.send({ kind: MSG_ATTRIBUTION_REFINE, id: 0, method });
+    },
+  });
   const grid = new ActivationGrid((pick: ActivationPick) => {
     if (pick.position === null) controls.select({ channel: pick.channel, position: [], target: "channel" });
     else controls.select({ channel: pick.channel, position: pick.position, target: "neuron" });
@@ -170,7 +181,9 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
         attr,
         shape: result.attribution?.shape ?? [],
         rgbView: result.attribution?.rgb_view ?? method?.rgb_view ?? false,
-        caption: attr === null ? "No attribution for this selection." : describe(result.selection, cat),
+        caption: attr === null ? "No attribution for this selection." : describe(result.selection, cat, result.method_layer),
+        notes: result.notes ?? [],
+        method: result.selection.method,
       },
       display,
     );
@@ -209,8 +222,24 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
       panel.handle(msg, buffers ?? []);
       return;
     }
+    if (isAttributionProgressMessage(msg)) {
+      if (msg.id === queue.inFlight) {
+        const label = controls.catalogue.methods.find((m) => m.name === msg.method)?.label ?? msg.method;
+        attribution.showProgress({ label, done: msg.done, total: msg.total });
+      }
+      return;
+    }
     if (!isResultMessage(msg)) return;
+    if (msg.id === queue.inFlight) attribution.showProgress(null);
     queue.resolve(msg.id);
+    if (msg.cancelled) {
+      // A cancelled computation: the last painted result stays, the controls go back to what it shows.
+      showError(queue.busy ? "" : msg.error ?? "");
+      if (!queue.busy && painted !== null) controls.showSelection(painted.result.selection);
+      root.dataset.cancelled = String(msg.id);
+      updateBusy();
+      return;
+    }
     if (queue.shouldPaint(msg.seq)) {
       try {
         paint(msg, buffers ?? []);

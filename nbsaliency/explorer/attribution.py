@@ -25,7 +25,8 @@ def selection_fields(selection: Selection) -> protocol.Selection:
 def result_message(result: Result, request_id: int | None, seq: int) -> tuple[protocol.ResultMessage, list[bytes]]:
     """MSG_RESULT for ``result`` and its buffers [image, attribution, activations]."""
     content = protocol.ResultMessage(
-        kind="result", id=request_id, seq=seq, error="", image_index=result.selection.image_index,
+        kind="result", id=request_id, seq=seq, error="", cancelled=False, notes=list(result.notes),
+        method_layer=result.method_layer, image_index=result.selection.image_index,
         image=protocol.ImageInfo(shape=list(result.image_rgba.shape)),
         attribution=protocol.AttributionInfo(shape=list(result.attribution.shape), rgb_view=result.rgb_view),
         activations=protocol.ActivationsInfo(shape=list(result.activations.shape), layer=result.selection.layer),
@@ -37,11 +38,12 @@ def result_message(result: Result, request_id: int | None, seq: int) -> tuple[pr
     return content, buffers
 
 
-def error_message(message: str, request_id: int | None, seq: int,
-                  selection: Selection) -> tuple[protocol.ResultMessage, list[bytes]]:
+def error_message(message: str, request_id: int | None, seq: int, selection: Selection,
+                  cancelled: bool = False) -> tuple[protocol.ResultMessage, list[bytes]]:
     """MSG_RESULT that says what went wrong (no arrays); ``selection`` is the widget's, unchanged."""
     content = protocol.ResultMessage(
-        kind="result", id=request_id, seq=seq, error=message, image_index=selection.image_index,
+        kind="result", id=request_id, seq=seq, error=message, cancelled=cancelled, notes=[], method_layer="",
+        image_index=selection.image_index,
         image=protocol.ImageInfo(shape=[0, 0, 4]), attribution=None, activations=None, predictions=[],
         selection=selection_fields(selection),
     )
@@ -52,10 +54,21 @@ class AttributionPanel(Panel):
     """Answers MSG_SELECT: the request's fields over the widget's selection, computed by the host."""
 
     name = "attribution"
-    kinds = (protocol.MSG_SELECT,)
+    kinds = (protocol.MSG_SELECT, protocol.MSG_ATTRIBUTION_CANCEL, protocol.MSG_ATTRIBUTION_REFINE)
 
     def handle(self, content: dict[str, Any]) -> None:
         request_id = content.get("id")
+        if content["kind"] == protocol.MSG_ATTRIBUTION_CANCEL:
+            self.host.cancel(request_id if isinstance(request_id, int) else None)
+            return
+        if content["kind"] == protocol.MSG_ATTRIBUTION_REFINE:
+            method = content.get("method")
+            if not isinstance(method, str):
+                self.host.show_error(request_id, ValueError(f"refine needs a method name; got {method!r}"))
+                return
+            self.host.backend.refined.add(method)
+            self.host.select(self.host.selection, request_id)
+            return
         try:
             selection = Selection.parse(content.get("selection") or {}, self.host.selection)
         except Exception as error:  # malformed request: answer it, keep the state

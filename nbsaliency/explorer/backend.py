@@ -7,6 +7,7 @@ first out), so switching method, layer, channel or neuron on an image costs a ba
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,8 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError, NbsaliencyError, TargetError, TargetIndexError
+from ..errors import InputError, NbsaliencyError, TargetError, TargetIndexError, ZeroAttributionWarning
 from ..methods import method_info, method_infos
+from ..normalization import Normalization
 from ..session import Session
 from ..targets import Channel, LayerEnergy, Logit, Neuron, Probability, Target
 from . import protocol
@@ -84,6 +86,8 @@ class Result:
     activations: np.ndarray  # (K, h, w) float32
     predictions: list[Prediction]
     rgb_view: bool
+    notes: tuple[str, ...] = ()  # said under the map: a fallback, a reset, a blank map, an estimated display
+    method_layer: str = ""  # the layer the method used (Grad-CAM's layer of maps), "" for none
 
 
 def three_channels(image: Tensor) -> Tensor:
@@ -100,16 +104,50 @@ def three_channels(image: Tensor) -> Tensor:
     return image[:3]
 
 
-def display_image(x: Tensor) -> np.ndarray:
-    """A model input ``(C, H, W)`` (any C, see :func:`three_channels`) as an RGBA uint8 image ``(H, W, 4)``:
-    kept if already in [0, 1], else rescaled to it. The one helper behind the input image, the patch grid and
-    the optimization frames."""
+UNKNOWN_NORMALISATION_NOTE = "display rescaled: normalisation unknown"
+
+
+def display_pixels(x: Tensor, normalization: Normalization | None = None) -> tuple[Tensor, str]:
+    """A model input ``(C, H, W)`` as display pixels in ``[0, 1]`` and a note ("" or what was estimated):
+    with a known ``normalization`` its inverse (``x * std + mean``, clipped to [0, 1]); else kept if already in
+    [0, 1]; else min-max rescaled, noted as :data:`UNKNOWN_NORMALISATION_NOTE`."""
     image = x.detach().float().cpu()
+    if normalization is not None and image.dim() == 3 and image.shape[0] == normalization.channels:
+        return normalization.to_pixels(image).clamp(0, 1), ""
     if image.min() < 0 or image.max() > 1:
-        image = (image - image.min()) / (image.max() - image.min()).clamp(min=1e-12)
-    rgb = (three_channels(image).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        return (image - image.min()) / (image.max() - image.min()).clamp(min=1e-12), UNKNOWN_NORMALISATION_NOTE
+    return image, ""
+
+
+def rgba(pixels: Tensor) -> np.ndarray:
+    """Pixels ``(C, H, W)`` in [0, 1] (any C, see :func:`three_channels`) as RGBA uint8 ``(H, W, 4)``."""
+    rgb = (three_channels(pixels).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     alpha = np.full((*rgb.shape[:2], 1), 255, dtype=np.uint8)
     return np.ascontiguousarray(np.concatenate([rgb, alpha], axis=2))
+
+
+def display_image(x: Tensor, normalization: Normalization | None = None) -> np.ndarray:
+    """A model input ``(C, H, W)`` (any C, see :func:`three_channels`) as an RGBA uint8 image ``(H, W, 4)`` by
+    :func:`display_pixels`. The one helper behind the input image, the patch grid and the optimization frames."""
+    return rgba(display_pixels(x, normalization)[0])
+
+
+def as_display_image(image: Any, index: int) -> Tensor:
+    """A display image given beside a model input: a ``(C, H, W)`` float tensor in [0, 1], or an ``(H, W, C)``
+    / ``(H, W)`` uint8 array (a photo as loaded), as ``(C, H, W)`` float pixels in [0, 1]."""
+    if isinstance(image, Tensor) and image.dim() == 3 and image.is_floating_point():
+        pixels = image.detach().float().cpu()
+    else:
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or array.ndim not in (2, 3):
+            raise InputError(f"display_images[{index}] must be a (C, H, W) float tensor in [0, 1] or an (H, W, C) "
+                             f"uint8 array; got {type(image).__name__} {array.dtype} {array.shape}")
+        pixels = torch.from_numpy(array.astype(np.float32) / 255)
+        pixels = pixels[None] if pixels.dim() == 2 else pixels.permute(2, 0, 1)
+    if pixels.min() < 0 or pixels.max() > 1:
+        raise InputError(f"display_images[{index}] must hold pixels in [0, 1]; its values span "
+                         f"{float(pixels.min()):.3g}..{float(pixels.max()):.3g}")
+    return pixels
 
 
 def _as_model_inputs(images: Tensor | Sequence[Any], preprocess: Callable[[Any], Tensor] | None) -> list[Tensor]:
@@ -143,15 +181,71 @@ def differentiable() -> Iterator[None]:
         yield
 
 
+PREVIEW_PARAMETERS = 5_000_000
+PREVIEW_OPTIONS: dict[str, tuple[dict[str, Any], str]] = {
+    "smoothgrad": ({"n_samples": 8}, "8 noisy samples instead of 25"),
+    "integrated_gradients": ({"steps": 8}, "8 steps instead of 32"),
+    "occlusion": ({}, "a window of a quarter of the image instead of an eighth"),
+}
+
+
+def display_normalization(normalization: Any, weights: Any, data_config: Any,
+                          preprocess: Any) -> Normalization | None:
+    """The input normalisation the display undoes: the first of ``normalization``, ``weights``, ``data_config``
+    given (refused when none is found there), else one found in ``preprocess`` (a torchvision pipeline with a
+    Normalize, duck-typed), else None (the display then rescales and says so)."""
+    for name, source in (("normalization", normalization), ("weights", weights), ("data_config", data_config)):
+        if source is not None:
+            try:
+                return Normalization.of(source)
+            except InputError as error:
+                raise InputError(f"{name}=: {error}") from None
+    if preprocess is not None:
+        try:
+            return Normalization.of(preprocess)
+        except (InputError, TypeError, KeyError):
+            return None
+    return None
+
+
+def _has_maps(session: Session, layer: str) -> bool:
+    """Whether ``layer``'s layout gives maps ``(N, C, h, w)`` with more than one position (False when the layout
+    cannot be told: such a layer is not a default)."""
+    try:
+        maps = session.activation_maps(layer)
+    except NbsaliencyError:
+        return False
+    return maps.dim() == 4 and maps.shape[2] * maps.shape[3] > 1
+
+
 class ExplorerBackend:
     """Sessions per image and the translation of a :class:`Selection` into targets and method options."""
 
     def __init__(self, model: nn.Module, images: Tensor | Sequence[Any], labels: Sequence[str] | None = None,
-                 preprocess: Callable[[Any], Tensor] | None = None, max_sessions: int = 4):
+                 preprocess: Callable[[Any], Tensor] | None = None, max_sessions: int = 4, *,
+                 normalization: Any = None, weights: Any = None, data_config: Any = None,
+                 display_images: Sequence[Any] | None = None):
         self.model = model
+        if weights is not None:
+            categories = getattr(weights, "meta", {}).get("categories") if hasattr(weights, "meta") else None
+            labels = list(categories) if labels is None and categories else labels
+            needs_preprocess = not isinstance(images, Tensor) and not all(isinstance(i, Tensor) for i in images)
+            if preprocess is None and needs_preprocess and callable(getattr(weights, "transforms", None)):
+                preprocess = weights.transforms()  # the weights' own preprocessing (metadata only, no download)
+        self.normalization = display_normalization(normalization, weights, data_config, preprocess)
         self.inputs = _as_model_inputs(images, preprocess)
         if not self.inputs:
             raise InputError("images is empty; give at least one image")
+        self.display_images = None if display_images is None else [
+            as_display_image(image, i) for i, image in enumerate(display_images)]
+        if self.display_images is not None:
+            if len(self.display_images) != len(self.inputs):
+                raise InputError(f"display_images has {len(self.display_images)} images but there are "
+                                 f"{len(self.inputs)} model inputs; give one display image per input")
+            for i, (shown, x) in enumerate(zip(self.display_images, self.inputs, strict=True)):
+                if shown.shape[1:] != x.shape[1:]:
+                    raise InputError(f"display_images[{i}] is {tuple(shown.shape[1:])} pixels but its model input "
+                                     f"is {tuple(x.shape[1:])}; give display images at the model's input size")
         self._sessions: OrderedDict[int, Session] = OrderedDict()
         self._added: dict[Hashable, int] = {}
         self._max_sessions = max_sessions
@@ -162,6 +256,36 @@ class ExplorerBackend:
             raise InputError(f"labels has {len(self.labels)} names but the model has {n_classes} classes")
         self.layers = [(name, shape[1:], first.layer_types[name]) for name, shape in first.layers]
         self.methods = [(info.name, info.label, info.rgb_view) for info in method_infos()]
+        self.parameters = sum(p.numel() for p in model.parameters())
+        self.refined: set[str] = set()  # perturbation methods asked at the engine's full defaults ("refine")
+        self.method_options: dict[str, dict[str, Any]] = {}  # method -> options of yours, over the defaults
+
+    def display(self, x: Tensor, image_index: int | None = None) -> tuple[np.ndarray, str]:
+        """RGBA ``(H, W, 4)`` of a model input and the display note ("" when faithful): the user's display image
+        for an input given with one, else :func:`display_pixels` with the known normalisation."""
+        if image_index is not None and self.display_images is not None and image_index < len(self.display_images):
+            return rgba(self.display_images[image_index]), ""
+        pixels, note = display_pixels(x, self.normalization)
+        return rgba(pixels), note
+
+    def display_image(self, x: Tensor) -> np.ndarray:
+        """:meth:`display` without the note (patch crops, optimization frames)."""
+        return self.display(x)[0]
+
+    def options_for(self, method: str) -> tuple[dict[str, Any], str]:
+        """The widget's options for a perturbation method and the caption's words for them: on a large model
+        (:data:`PREVIEW_PARAMETERS` or more) a cheaper preview (:data:`PREVIEW_OPTIONS`) unless the method
+        was refined; the engine's defaults otherwise."""
+        preview = PREVIEW_OPTIONS.get(method)
+        if preview is None or method in self.refined or self.parameters < PREVIEW_PARAMETERS:
+            return {}, ""
+        options, words = preview
+        if method == "occlusion":
+            height, width = self.inputs[0].shape[-2:]
+            side = max(3, max(height, width) // 4)
+            options = {"window": (min(side, height), min(side, width))}
+        return options, (f"preview ({words}; the model has {self.parameters / 1e6:.1f} M parameters): "
+                         "refine for the full computation")
 
     def session(self, image_index: int) -> Session:
         if not 0 <= image_index < len(self.inputs):
@@ -190,15 +314,16 @@ class ExplorerBackend:
         return self._added[key]
 
     def default_selection(self) -> Selection:
-        """The last layer with spatial maps that a module without children produced (the last conv stage)."""
+        """The last layer with spatial maps (read through its layout: channels-first or -last maps, a token grid)
+        that a module without children produced (the last conv stage)."""
         leaves = {name for name, module in self.model.named_modules() if not any(module.children())}
-        spatial = [name for name, shape, _ in self.layers
-                   if len(shape) == 3 and shape[1] * shape[2] > 1 and name.split("#")[0] in leaves]
+        session = self.session(0)
+        spatial = [name for name, _, _ in self.layers if name.split("#")[0] in leaves and _has_maps(session, name)]
         return Selection(layer=spatial[-1] if spatial else self.layers[-1][0])
 
     def target(self, selection: Selection, session: Session) -> tuple[Target, Selection]:
         """The target a selection asks for; a neuron without a position becomes the channel's strongest unit,
-        and the returned selection says which one it was."""
+        and the returned selection says which one it was. Reads the layer's layout (any layout's maps)."""
         kind, layer, c = selection.target, selection.layer, selection.channel
         cls = None if selection.target_class < 0 else selection.target_class
         if kind == "logit":
@@ -207,46 +332,105 @@ class ExplorerBackend:
             return Probability(cls), selection
         if kind == "layer":
             return LayerEnergy(layer), selection
-        activation = session.activations(layer)
-        if activation.dim() < 2:
-            raise TargetError(f"layer {layer!r} has no channels (shape {tuple(activation.shape[1:])})")
+        maps = session.activation_maps(layer)
+        if maps.dim() < 2:
+            raise TargetError(f"layer {layer!r} has no channels (shape {tuple(maps.shape[1:])})")
         Channel(layer, c).values(session.recording)  # range checks with clear messages
         if kind == "channel":
             return Channel(layer, c), selection
-        if activation.dim() == 2:
+        if maps.dim() == 2:
             return Neuron(layer, c), replace(selection, position=())
-        if activation.dim() != 4:
-            raise TargetError(f"a neuron target needs a layer with (C, H, W) maps; {layer!r} has "
-                              f"{tuple(activation.shape[1:])}")
         position = selection.position
         if not position:
-            width = activation.shape[3]
-            position = divmod(int(activation[0, c].argmax()), width)
+            position = divmod(int(maps[0, c].argmax()), maps.shape[3])
         return Neuron(layer, c, *position), replace(selection, position=tuple(position))
 
-    def compute(self, selection: Selection) -> Result:
-        """Attribution, activations and predictions for ``selection`` (errors name what is wrong)."""
-        with differentiable():
-            return self._compute(selection)
+    def reconcile(self, selection: Selection, session: Session,
+                  previous: Selection | None) -> tuple[Selection, list[str]]:
+        """The rules that tie the controls together, the same from Python and from the view:
 
-    def _compute(self, selection: Selection) -> Result:
+        - Channel must be a channel of the layer (0..C-1) for every target (it also picks the highlighted map);
+          a channel or neuron position that only became invalid because the *layer* changed is reset (channel
+          0; the channel's strongest unit) and the returned notes say so; one set invalid directly is refused
+          (the engine's range message).
+        - A neuron position survives a layer change only while it lies inside the new layer's map.
+        - The target kind never changes with the layer (a Single-neuron target stays one)."""
+        notes: list[str] = []
+        maps = session.activation_maps(selection.layer)
+        channels = maps.shape[1] if maps.dim() >= 2 else 0
+        layer_changed = previous is not None and previous.layer != selection.layer
+        if channels and not 0 <= selection.channel < channels:
+            if layer_changed and selection.channel == previous.channel:  # type: ignore[union-attr]
+                notes.append(f"channel {selection.channel} does not exist at {selection.layer} ({channels} "
+                             "channels): reset to channel 0")
+                selection = replace(selection, channel=0, position=())
+            else:
+                raise TargetIndexError(f"channel {selection.channel} is out of range for layer {selection.layer!r}: "
+                                       f"it has {channels} channels (valid 0..{channels - 1})")
+        if selection.position:
+            height, width = maps.shape[2:] if maps.dim() == 4 else (1, 1)
+            y, x = selection.position
+            outside = maps.dim() != 4 or y >= height or x >= width
+            if outside and layer_changed and selection.position == previous.position:  # type: ignore[union-attr]
+                notes.append(f"neuron ({y}, {x}) is outside {selection.layer}'s {height}×{width} map: reset to "
+                             "the channel's strongest unit")
+                selection = replace(selection, position=())
+        return selection, notes
+
+    def compute(self, selection: Selection, previous: Selection | None = None,
+                progress: Callable[[int, int], Any] | None = None, cancel: Any = None) -> Result:
+        """Attribution, activations and predictions for ``selection`` (errors name what is wrong). ``previous``:
+        the selection shown before (for :meth:`reconcile`); ``progress`` / ``cancel`` go to methods that take
+        them (the perturbation methods; :class:`~nbsaliency.Cancelled` when the event is set)."""
+        with differentiable():
+            return self._compute(selection, previous, progress, cancel)
+
+    def is_slow(self, method: str) -> bool:
+        """Whether ``method`` runs many passes (it reports progress and can be cancelled): run off the comm
+        handler by the widget. An unknown name is not slow (computing it reports the error)."""
+        try:
+            return "progress" in method_info(method).options
+        except NbsaliencyError:
+            return False
+
+    def _compute(self, selection: Selection, previous: Selection | None, progress: Any, cancel: Any) -> Result:
         info = method_info(selection.method)
         session = self.session(selection.image_index)
-        activations = session.activations(selection.layer)[0]  # also checks the layer name
+        activations = session.activation_maps(selection.layer)[0]  # also checks the layer name
+        selection, notes = self.reconcile(selection, session, previous)
         target, selection = self.target(selection, session)
-        options = {}
+        options: dict[str, Any] = {}
         if info.takes_layer and info.layer_usable is not None and info.layer_usable(session, selection.layer):
             options["layer"] = selection.layer  # the selected layer's maps; else each target's default layer
-        attribution = session.attribute(target, info.name, **options)[0]
+        if "progress" in info.options:
+            preview, words = self.options_for(info.name)
+            options.update(preview, progress=progress, cancel=cancel)
+            notes += [words] if words else []
+        options.update(self.method_options.get(info.name, {}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ZeroAttributionWarning)  # said on the map instead (a note)
+            attribution = session.attribute(target, info.name, **options)[0]
+        method_layer = ""
+        if info.takes_layer:
+            method_layer = session.last_cam_layers[0] if session.last_cam_layers else ""
+            if method_layer and method_layer != selection.layer:
+                notes.append(f"{info.label} used layer {method_layer}, not {selection.layer}: the selected layer has "
+                             "no spatial maps it can weight, so it took the last spatial layer before the target")
+        if not bool(attribution.any()):
+            notes.append("the map is exactly zero everywhere: the target does not change with the input under this "
+                         "method (a blank map does not mean that nothing matters)")
         probabilities, classes = session.top_predictions(5)
         predictions = [Prediction(int(c), self.labels[int(c)] if int(c) < len(self.labels) else str(int(c)), float(p))
                        for p, c in zip(probabilities[0], classes[0], strict=True)]
         maps = activations.reshape(activations.shape[0], *(activations.shape[1:] if activations.dim() == 3 else (1, 1)))
+        image, display_note = self.display(session.x[0], selection.image_index)
         return Result(
             selection=selection,
-            image_rgba=display_image(session.x[0]),
+            image_rgba=image,
             attribution=attribution.detach().float().cpu().numpy(),
             activations=maps.detach().float().cpu().numpy(),
             predictions=predictions,
             rgb_view=info.rgb_view,
+            notes=tuple(notes + ([display_note] if display_note else [])),
+            method_layer=method_layer,
         )

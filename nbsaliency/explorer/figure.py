@@ -29,7 +29,10 @@ def explorer_figure(result: Result, *, colormap: str = "inferno", opacity: float
     axes[1].imshow(image, interpolation="nearest")
     axes[1].imshow(heat, cmap=cmap, vmin=0.0, vmax=1.0, alpha=float(np.clip(opacity, 0, 1)), interpolation="nearest")
     selection = result.selection
-    axes[1].set_title(f"{selection.method}: {selection.target} ({selection.layer})", fontsize=10)
+    layer = result.method_layer or selection.layer  # the layer the method used (Grad-CAM's may differ: noted)
+    axes[1].set_title(f"{selection.method}: {selection.target} ({layer})", fontsize=10)
+    if result.notes:
+        figure.supxlabel("\n".join(result.notes), fontsize=7, wrap=True)
     if result.rgb_view:
         axes[2].imshow(signed_rgb_image(result.attribution, clip), interpolation="nearest")
         axes[2].set_title("signed RGB", fontsize=10)

@@ -37,7 +37,7 @@ from ..optimize.parameterisations import Range
 from ..optimize.runner import OptimisationResult
 from ..targets import Channel, LayerEnergy, Logit, Neuron, Target
 from . import protocol
-from .backend import ExplorerBackend, Selection, display_image
+from .backend import ExplorerBackend, Selection
 from .panel import Panel
 
 Send = Callable[[dict[str, Any], list[bytes]], None]
@@ -268,7 +268,7 @@ class OptimizeJobs:
         plan = job.plan
 
         def frame(step: int, image: Tensor, values: Tensor) -> None:
-            self._frame(job.run_id, step + 1, plan.steps, _finite(values[0]), display_image(image[0]))
+            self._frame(job.run_id, step + 1, plan.steps, _finite(values[0]), self.backend.display_image(image[0]))
 
         try:
             result = plan.run(model, frame, job.cancel)
@@ -276,7 +276,7 @@ class OptimizeJobs:
             self._done(job.run_id, error=error)
             return
         if not result.cancelled and result.steps:
-            finished = Finished(display_image(result.image[0]), _finite(result.history[-1, 0]), plan.steps)
+            finished = Finished(self.backend.display_image(result.image[0]), _finite(result.history[-1, 0]), plan.steps)
             with self._lock:
                 self.cache[plan.key] = finished
                 while len(self.cache) > self.cache_size:

@@ -34,6 +34,9 @@ class Host(Protocol):
         """Compute ``selection``, make it the widget's, and send the result (answering ``request_id``); False
         (and an error result sent) when it cannot be computed."""
 
+    def cancel(self, request_id: int | None) -> None:
+        """Stop the background computation answering ``request_id`` (any when None)."""
+
     def show_error(self, request_id: int | None, error: BaseException) -> None:
         """Answer ``request_id`` with an error result; the selection stays as it was."""
 

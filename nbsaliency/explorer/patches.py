@@ -345,7 +345,7 @@ class PatchJobs:
             shown = []
             for p in found:
                 box = (p.box.top, p.box.left, p.box.bottom, p.box.right)
-                full = display_image(p.whole_image)  # whole-image display, as the input panel shows it
+                full = self.backend.display_image(p.whole_image)  # whole-image display, as the input panel shows it
                 shown.append(ShownPatch(p.value, p.image_index, p.y, p.x, box,
                                         np.ascontiguousarray(full[box[0]:box[2], box[1]:box[3]]),
                                         display_image(signed_rgb(p.projection.detach().float().cpu()))))

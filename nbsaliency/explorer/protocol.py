@@ -43,6 +43,9 @@ ColormapName = Literal["inferno", "viridis", "gray", "coolwarm"]
 
 MSG_SELECT = "select"
 MSG_RESULT = "result"
+MSG_ATTRIBUTION_PROGRESS = "attribution_progress"
+MSG_ATTRIBUTION_CANCEL = "attribution_cancel"
+MSG_ATTRIBUTION_REFINE = "attribution_refine"
 REQUEST_ID_TRAIT = "request_id"
 BUFFER_IMAGE = 0
 BUFFER_ATTRIBUTION = 1
@@ -143,18 +146,53 @@ class ActivationsInfo(TypedDict):
 class ResultMessage(TypedDict):
     """Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS]. ``id`` answers the
     request with that id (null when the kernel started the computation itself, e.g. after ``explorer.layer =
-    ...`` in Python); ``error``: "" or what went wrong, in plain words (then the arrays are empty)."""
+    ...`` in Python); ``error``: "" or what went wrong, in plain words (then the arrays are empty); ``cancelled``:
+    the request was cancelled (by Cancel or a newer request). ``notes``: what the view must say under the map
+    (a layer the method used instead of the selected one and why, a control reset by a layer change, a map that
+    is exactly zero, a preview's reduced settings, a display that had to guess the normalisation).
+    ``method_layer``: the layer the method used (Grad-CAM's layer of maps), "" for none."""
 
     kind: Literal["result"]
     id: int | None
     seq: int
     error: str
+    cancelled: bool
+    notes: list[str]
+    method_layer: str
     image_index: int
     image: ImageInfo
     attribution: AttributionInfo | None
     activations: ActivationsInfo | None
     predictions: list[Prediction]
     selection: Selection
+
+
+class AttributionProgressMessage(TypedDict):
+    """Python -> JS: a slow method (one that reports progress) running in the background for request ``id``:
+    ``done`` of ``total`` passes (perturbed copies) so far. Sent after each chunk; the answer is the MSG_RESULT."""
+
+    kind: Literal["attribution_progress"]
+    id: int | None
+    method: str
+    done: int
+    total: int
+
+
+class AttributionCancelMessage(TypedDict):
+    """JS -> Python: stop the background computation answering ``id`` (answered by its MSG_RESULT with
+    ``cancelled`` true; the selection goes back to the last shown one)."""
+
+    kind: Literal["attribution_cancel"]
+    id: int
+
+
+class AttributionRefineMessage(TypedDict):
+    """JS -> Python: compute ``method`` at the engine's full defaults from now on (it was shown as a preview on
+    a large model), answering the current selection again as request ``id``."""
+
+    kind: Literal["attribution_refine"]
+    id: int
+    method: str
 
 
 # -- the optimization panel (explorer/optimization.py, js/src/panels/optimization/) -------------------------

@@ -16,10 +16,11 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..errors import plain_words, report_unexpected
+from ..errors import Cancelled, plain_words, report_unexpected
 from . import protocol
 from .attribution import error_message, result_message, selection_fields
 from .backend import ExplorerBackend, Result, Selection
+from .background import Background, Job
 from .figure import explorer_figure, figure_png
 from .panel import Panel, message_table
 from .panels import PANELS
@@ -64,6 +65,18 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
     model, dataset and settings are unchanged, rebuilt otherwise). Clicking a patch opens its image with that
     unit selected. ``client``: a ``dask.distributed.Client``; the index is then built on its cluster
     (:mod:`nbsaliency.patches.distributed`), with the same progress bar and Cancel.
+
+    Faithful display: the input is shown as the user's photo by undoing the model's normalisation, taken from
+    ``normalization=`` (:class:`~nbsaliency.Normalization` or a ``(mean, std)`` pair), ``weights=`` (torchvision
+    weights, duck-typed: ``weights.transforms()`` gives the preprocessing, used when ``images`` are not tensors,
+    and its mean / std; ``weights.meta["categories"]`` the labels; nothing is downloaded), ``data_config=`` (a
+    timm data config with ``"mean"`` / ``"std"``) or a ``preprocess`` pipeline containing a Normalize; or pass
+    ``display_images=`` (one per image, ``(C, H, W)`` float in [0, 1] or ``(H, W, C)`` uint8). Without any, the
+    display rescales and says "display rescaled: normalisation unknown".
+
+    Slow methods (SmoothGrad, integrated gradients, occlusion) asked for from the view run in a background thread
+    with progress and Cancel (latest wins); on models of 5 M parameters or more they first run as a cheaper
+    preview named under the map, refined on demand. Changes made from Python compute in the cell.
     """
 
     _esm = _STATIC / "widget.js"
@@ -95,8 +108,12 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
 
     def __init__(self, model: Any, images: Any, labels: Sequence[str] | None = None, dataset: Any = None,
                  preprocess: Callable[[Any], Any] | None = None, patch_index: IndexSpec = None, client: Any = None,
-                 **kwargs: Any):
-        self._backend = ExplorerBackend(model, images, labels=labels, preprocess=preprocess)
+                 *, normalization: Any = None, weights: Any = None, data_config: Any = None,
+                 display_images: Sequence[Any] | None = None, **kwargs: Any):
+        self._backend = ExplorerBackend(model, images, labels=labels, preprocess=preprocess,
+                                        normalization=normalization, weights=weights, data_config=data_config,
+                                        display_images=display_images)
+        self._background = Background()
         self._seq = 0
         self._seq_lock = threading.Lock()
         self._applying = False
@@ -142,16 +159,39 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
 
     def select(self, selection: Selection, request_id: int | None = None, otherwise: Selection | None = None) -> bool:
         """Compute ``selection``; on success it becomes the widget's selection and the result is sent (True).
-        Otherwise the selection is set back to ``otherwise`` (if given) and an error result is sent (False)."""
+        Otherwise the selection is set back to ``otherwise`` (if given) and an error result is sent (False).
+        A running background computation is cancelled first (latest wins). A slow method asked for by the view
+        (``request_id`` given) runs in the background: True means started, the answer follows."""
+        self._background.stop()
+        if request_id is not None and self._backend.is_slow(selection.method):
+            previous = self._result.selection if self._result is not None else None
+            self._background.start(request_id, lambda job: self._finish(selection, request_id, otherwise, previous,
+                                                                         job))
+            return True
         if request_id is None:  # the view shows its own requests as busy: no extra message before each answer
             self.busy = True
+        return self._finish(selection, request_id, otherwise, self._result.selection if self._result else None)
+
+    def _finish(self, selection: Selection, request_id: int | None, otherwise: Selection | None,
+                previous: Selection | None, job: Job | None = None) -> bool:
+        progress = None
+        if job is not None:
+            def progress(done: int, total: int) -> None:
+                self.send(protocol.AttributionProgressMessage(kind="attribution_progress", id=request_id,
+                                                              method=selection.method, done=done, total=total), [])
         try:
-            result = self._backend.compute(selection)
+            result = self._backend.compute(selection, previous, progress=progress,
+                                           cancel=job.cancel if job is not None else None)
         except Exception as error:
+            if job is not None and job.superseded:  # a newer request owns the state now: only answer this one
+                self.send(*error_message(plain_words(error), request_id, self._next_seq(), selection, cancelled=True))
+                return False
             self.busy = False
             if otherwise is not None:
                 self._restore(otherwise)
-            self.show_error(request_id, error)
+            self.show_error(request_id, error, cancelled=isinstance(error, Cancelled))
+            return False
+        if job is not None and job.superseded:
             return False
         self._result = result
         self._applying = True
@@ -168,11 +208,17 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
             self.snapshot = figure_png(self.figure())
         return True
 
-    def show_error(self, request_id: int | None, error: BaseException) -> None:
+    def cancel(self, request_id: int | None = None) -> None:
+        """Stop the background computation (the one answering ``request_id`` when given); it is answered with a
+        cancelled result and the selection goes back to the last shown one."""
+        self._background.cancel(request_id)
+
+    def show_error(self, request_id: int | None, error: BaseException, cancelled: bool = False) -> None:
         message = plain_words(error)
-        report_unexpected(error)
-        self.error = message
-        self.send(*error_message(message, request_id, self._next_seq(), self.selection))
+        if not cancelled:  # a cancel leaves the last shown result standing: no error state
+            report_unexpected(error)
+            self.error = message
+        self.send(*error_message(message, request_id, self._next_seq(), self.selection, cancelled=cancelled))
 
     # -- messages ---------------------------------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -190,7 +236,7 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
         if protocol.REQUEST_ID_TRAIT not in sync_data and not set(sync_data) & set(protocol.SELECTION_TRAITS):
             super().set_state(sync_data)
             return
-        before = self.selection
+        before = self._result.selection if self._background.running and self._result else self.selection
         self._applying = True
         try:
             super().set_state(sync_data)
@@ -218,6 +264,8 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
             panel.handle(content)
 
     def _close_panels(self) -> None:
+        if hasattr(self, "_background"):
+            self._background.stop()
         for panel in getattr(self, "_panels", {}).values():  # also for an explorer whose __init__ raised
             panel.close()
 
@@ -229,7 +277,10 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
 
     # -- static output ----------------------------------------------------------------------------------
     def figure(self):
-        """A matplotlib Figure of the current view (same display settings as the widget)."""
+        """A matplotlib Figure of the current view (same display settings as the widget). Raises RuntimeError
+        when the last selection could not be computed (never the last good result under a new title)."""
+        if self.error:
+            raise RuntimeError(f"the current selection could not be computed, so there is no figure: {self.error}")
         if self._result is None:
             raise RuntimeError(f"nothing to draw yet: {self.error or 'no result computed'}")
         return explorer_figure(self._result, colormap=self.colormap, opacity=self.opacity, signed=self.signed,
@@ -237,7 +288,7 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs: Any):
         bundle = super()._repr_mimebundle_(**kwargs)
-        if self._result is None:
+        if self._result is None or self.error:
             return bundle
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
         self.snapshot = figure_png(self.figure())

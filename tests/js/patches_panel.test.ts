@@ -159,6 +159,25 @@ describe("the patches panel", () => {
     expect(panel().dataset.patches).toBe("9");
   });
 
+  it("says it is updating while a new grid is coming, and the caption names the grid drawn", () => {
+    model.pythonSets("index_status", "ready");
+    firstPaint();
+    const updating = panel().querySelector(".nbs-updating") as HTMLElement;
+    const caption = () => panel().querySelector(".nbs-caption")!.textContent;
+    const [a] = model.ofKind(MSG_PATCHES);
+    expect(updating.hidden).toBe(false);
+    model.emit("msg:custom", ...grid(a.id, 5));
+    expect(updating.hidden).toBe(true);
+    expect(caption()).toContain("features.0 · channel 1");
+    model.emit("msg:custom", ...selectResult(null, 2, { channel: 6, method: "guided" }));
+    expect(updating.hidden).toBe(false); // the channel 1 grid is still drawn, and said to be stale
+    expect(caption()).toContain("channel 1");
+    const [, b] = model.ofKind(MSG_PATCHES);
+    model.emit("msg:custom", ...grid(b.id, 6, 9, { channel: 6, method: "guided", projection: "guided", note: "" }));
+    expect(updating.hidden).toBe(true);
+    expect(caption()).toContain("channel 6");
+  });
+
   it("shows the kernel's error in plain words and keeps working", () => {
     model.pythonSets("index_status", "ready");
     firstPaint();

@@ -69,19 +69,14 @@ describe("positionFromClick", () => {
 });
 
 describe("withLayer", () => {
-  it("keeps channel and position when they exist in the new layer", () => {
-    const s = withLayer({ ...base, channel: 3 }, conv);
-    expect(s).toMatchObject({ layer: "features.3", channel: 3, position: [6, 7], target: "neuron" });
+  it("changes only the layer: the kernel applies the reset rules and says so", () => {
+    expect(withLayer(base, { ...small, shape: [8, 4, 4] })).toEqual({ ...base, layer: "features.8" });
+    expect(withLayer({ ...base, target: "logit" }, fc)).toEqual({ ...base, target: "logit", layer: "classifier.1" });
   });
 
-  it("resets a missing channel to 0 and drops a position outside the maps", () => {
-    const s = withLayer(base, { ...small, shape: [8, 4, 4] });
-    expect(s).toMatchObject({ channel: 0, position: [], target: "channel" });
-  });
-
-  it("leaves non-neuron targets alone", () => {
-    expect(withLayer({ ...base, target: "logit" }, fc)).toMatchObject({ target: "logit", position: [] });
-    expect(withLayer({ ...base, channel: 2 }, fc)).toMatchObject({ target: "neuron", channel: 2, position: [] });
+  it("keeps a Single-neuron target whatever the new layer", () => {
+    expect(withLayer(base, fc).target).toBe("neuron");
+    expect(withLayer(base, small).target).toBe("neuron");
   });
 });
 

@@ -40,6 +40,9 @@ function result(id: number | null, seq: number, changed: Partial<Selection>, ext
     id,
     seq,
     error: "",
+    cancelled: false,
+    notes: [],
+    method_layer: "",
     image_index: selection.image_index,
     image: { shape: [2, 2, 4] },
     attribution: { shape: [3, 2, 2], rgb_view: false },
@@ -259,6 +262,38 @@ describe("the view", () => {
     expect(classField.hidden).toBe(false);
     change(byLabel(el, "Target"), "layer");
     expect(classField.hidden).toBe(true);
+  });
+
+  it("shows a slow method's progress with Cancel, sends the cancel for the request in flight, hides it on the answer", () => {
+    const { id, selection } = model.selects[0];
+    const bar = el.querySelector(".nbs-attr-progress-row") as HTMLElement;
+    expect(bar.hidden).toBe(true);
+    model.emit("msg:custom", { kind: "attribution_progress", id: id + 99, method: "guided", done: 1, total: 4 });
+    expect(bar.hidden).toBe(true); // another request's progress is not ours
+    model.emit("msg:custom", { kind: "attribution_progress", id, method: "guided", done: 2, total: 8 });
+    expect(bar.hidden).toBe(false);
+    expect(bar.textContent).toContain("Guided backprop: 2 of 8 passes");
+    const cancel = [...el.querySelectorAll("button")].find((b) => b.textContent === "Cancel computation")!;
+    cancel.click();
+    expect(model.sent.at(-1)).toEqual({ kind: "attribution_cancel", id });
+    model.emit("msg:custom", ...result(id, 3, selection, { attribution: null, error: "cancelled", cancelled: true }));
+    expect(bar.hidden).toBe(true);
+    expect(root().dataset.paintedSeq).toBeUndefined(); // nothing painted over the last result
+    expect(el.querySelector('[role="alert"]')!.textContent).toBe("cancelled");
+    expect(root().getAttribute("aria-busy")).toBe("false");
+  });
+
+  it("says the kernel's notes under the map and offers Refine for a preview", () => {
+    const { id, selection } = model.selects[0];
+    const notes = ["Grad-CAM used layer features.3, not classifier.1: ...", "preview (8 noisy samples instead of 25)"];
+    model.emit("msg:custom", ...result(id, 2, selection, { notes, method_layer: "features.3" }));
+    const items = [...el.querySelectorAll(".nbs-notes li")].map((li) => li.textContent);
+    expect(items).toEqual(notes);
+    expect(el.querySelector(".nbs-attribution .nbs-caption")!.textContent).toContain("maps of features.3");
+    const refine = el.querySelector(".nbs-attr-refine") as HTMLButtonElement;
+    expect(refine.hidden).toBe(false);
+    refine.click();
+    expect(model.sent.at(-1)).toEqual({ kind: "attribution_refine", id: 0, method: "gradient" });
   });
 
   it("removes its listeners and DOM on cleanup", () => {

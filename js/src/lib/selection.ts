@@ -90,20 +90,19 @@ export function positionFits(position: readonly number[], g: LayerGeometry): boo
 }
 
 /**
- * The selection after the user picks another layer: the channel is kept when it exists there (else 0), the
- * neuron position kept when it fits; a "neuron" target that lost its position becomes "channel".
+ * The selection after the user picks another layer: only the layer changes here; the kernel resets a channel
+ * the layer lacks (to 0) or a neuron position outside its map (to the strongest unit) and says so; the target
+ * kind never changes with the layer.
  */
 export function withLayer(sel: Selection, layer: LayerInfo): Selection {
-  const g = layerGeometry(layer);
-  const channel = sel.channel < g.channels ? sel.channel : 0;
-  const position = positionFits(sel.position, g) ? [...sel.position] : [];
-  const target: TargetKind = sel.target === "neuron" && g.spatial && position.length === 0 ? "channel" : sel.target;
-  return { ...sel, layer: layer.name, channel, position, target };
+  // The kernel applies the rules (ExplorerBackend.reconcile), the same as for a change from Python: a channel
+  // or neuron position the new layer lacks is reset there and said under the map; the target kind stays.
+  return { ...sel, layer: layer.name };
 }
 
 /**
  * The selection after the user types a neuron position: a position makes the target "neuron"; clearing it on
- * a spatial layer turns a "neuron" target back into "channel" (the rule withLayer applies too).
+ * a spatial layer turns a "neuron" target back into "channel".
  */
 export function withPosition(sel: Selection, position: number[], g: LayerGeometry): Selection {
   const target: TargetKind =

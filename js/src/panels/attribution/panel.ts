@@ -54,6 +54,16 @@ export interface AttributionData {
   /** The method gives signed values worth showing as an RGB image (deconvnet, guided, ...). */
   rgbView: boolean;
   caption: string;
+  /** What the kernel says under the map (ResultMessage.notes): a layer used instead, a reset, a blank map... */
+  notes?: string[];
+  /** The painted result's method (the Refine action recomputes it at full settings). */
+  method?: string;
+}
+
+/** What the attribution panel asks of the kernel for a slow method running in the background. */
+export interface SlowMethodActions {
+  cancel(): void;
+  refine(method: string): void;
 }
 
 function fmt(v: number): string {
@@ -68,8 +78,23 @@ export class AttributionPanel {
   private readonly bar = h("div", { class: "nbs-colorbar-gradient", "aria-hidden": "true" });
   private readonly barLabels = h("div", { class: "nbs-colorbar-labels" });
   private readonly caption = h("p", { class: "nbs-caption" });
+  private readonly notes = h("ul", { class: "nbs-notes", "aria-live": "polite" });
+  private readonly progressBar = h("progress", { class: "nbs-attr-progress", max: 1, value: 0 });
+  private readonly progressText = h("span", { class: "nbs-attr-progress-text" });
+  private readonly cancelButton = h("button", { type: "button", class: "nbs-attr-cancel" }, "Cancel computation");
+  private readonly refineButton = h("button", { type: "button", class: "nbs-attr-refine" }, "Refine");
+  private readonly progress: HTMLElement;
+  private previewMethod = "";
 
-  constructor() {
+  constructor(actions?: SlowMethodActions) {
+    this.progress = h("div", { class: "nbs-attr-progress-row", role: "status" }, this.progressBar, this.progressText,
+      this.cancelButton);
+    this.progress.hidden = true;
+    this.refineButton.hidden = true;
+    this.cancelButton.addEventListener("click", () => actions?.cancel());
+    this.refineButton.addEventListener("click", () => {
+      if (this.previewMethod) actions?.refine(this.previewMethod);
+    });
     this.rgbFigure = h("figure", { class: "nbs-figure" }, this.rgb, h("figcaption", {}, "Signed attribution as RGB"));
     this.rgbFigure.hidden = true;
     this.element = h(
@@ -83,12 +108,28 @@ export class AttributionPanel {
         this.rgbFigure,
       ),
       this.caption,
+      this.notes,
+      this.refineButton,
+      this.progress,
     );
+  }
+
+  /** A slow method's progress (``done`` of ``total`` passes) with its Cancel button; null hides it. */
+  showProgress(progress: { label: string; done: number; total: number } | null): void {
+    this.progress.hidden = progress === null;
+    if (progress === null) return;
+    this.progressBar.max = Math.max(1, progress.total);
+    this.progressBar.value = progress.done;
+    this.progressText.textContent = `${progress.label}: ${progress.done} of ${progress.total} passes`;
   }
 
   paint(data: AttributionData, display: DisplaySettings): void {
     const { image, attr, shape } = data;
     this.caption.textContent = data.caption;
+    const notes = data.notes ?? [];
+    this.notes.replaceChildren(...notes.map((n) => h("li", {}, n)));
+    this.previewMethod = notes.some((n) => n.startsWith("preview")) ? data.method ?? "" : "";
+    this.refineButton.hidden = this.previewMethod === "";
     if (attr === null || shape.length !== 3) {
       paintCanvas(this.map, image.rgba, image.width, image.height);
       this.rgbFigure.hidden = true;

@@ -49,6 +49,8 @@ export class PatchesPanel {
   private readonly status = h("p", { class: "nbs-patches-status", role: "status" });
   private readonly caption = h("p", { class: "nbs-caption" });
   private readonly problem = h("p", { class: "nbs-inline-error" });
+  // While a new grid is coming the old one stays, marked: its caption names what is drawn, this says it is stale.
+  private readonly updating = h("span", { class: "nbs-updating", role: "status" }, "updating…");
   private readonly grid = h("div", { class: "nbs-patch-grid" });
 
   /**
@@ -69,6 +71,7 @@ export class PatchesPanel {
       h("h3", {}, "Top-activating patches"),
       h("div", { class: "nbs-index-row" }, this.progress, this.cancelButton, this.buildButton, this.status),
       this.caption,
+      this.updating,
       this.problem,
       this.grid,
     );
@@ -171,5 +174,7 @@ export class PatchesPanel {
 
   private updateBusy(): void {
     this.element.setAttribute("aria-busy", String(this.requests.busy || this.index.status === "building"));
+    this.updating.hidden = !this.requests.busy;
+    this.grid.classList.toggle("nbs-stale", this.requests.busy);
   }
 }
