@@ -7,8 +7,6 @@ and no weight gradients.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import threading
 import warnings
 from collections.abc import Collection, Mapping, Sequence
@@ -176,7 +174,7 @@ class Session:
                               f"default; got {type(options['layer']).__name__}")
         batched = isinstance(target, list | tuple)
         targets = [as_target(t) for t in (target if batched else [target])]
-        _check_options(info.name, info.compute, options)
+        _check_options(info.name, info.options, options)
         with differentiable():
             maps = info.compute(self, targets, **options).detach()  # (T, N, C, H, W)
         _warn_if_zero(maps, targets, info.name)
@@ -318,16 +316,9 @@ def _warn_if_zero(maps: Tensor, targets: Sequence[Target], method: str) -> None:
     )
 
 
-@functools.cache
-def _option_names(compute: Any) -> tuple[str, ...]:
-    return tuple(inspect.signature(compute).parameters)[2:]
-
-
-def _check_options(method: str, compute: Any, options: dict[str, Any]) -> None:
-    if not options:
-        return
-    parameters = _option_names(compute)
-    unknown = sorted(set(options) - set(parameters))
+def _check_options(method: str, valid: tuple[str, ...], options: dict[str, Any]) -> None:
+    """Refuse an option the method does not take (``valid``: the registry's options, read once per method)."""
+    unknown = sorted(set(options) - set(valid))
     if unknown:
-        valid = ", ".join(parameters) if parameters else "none"
-        raise TypeError(f"method {method!r} has no option {unknown[0]!r}; its options are: {valid}")
+        listed = ", ".join(valid) if valid else "none"
+        raise TypeError(f"method {method!r} has no option {unknown[0]!r}; its options are: {listed}")

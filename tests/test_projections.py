@@ -78,3 +78,23 @@ def test_units_target_checks_its_arguments():
         session.attribute(Units("features.0", 0, [16, 2], [1, 2]), "gradient")
     with pytest.raises(nbs.TargetError, match=r"spatial"):
         session.attribute(Units("classifier.1", 0, [0, 0], [0, 0]), "gradient")
+
+
+def test_a_method_registered_later_is_projectable(demo_model):
+    """The projectable methods are read from the registry at call time, not frozen at import."""
+    from nbsaliency.methods import registry
+    from nbsaliency.rules.backward_rules import GUIDED
+
+    @registry.register("guided_copy_for_test", label="Guided (copy)", citation="test", backward_rule=GUIDED)
+    def guided_copy(session, targets):
+        return session.gradients(targets, GUIDED)
+
+    try:
+        images = demo.images(2, seed=5).images
+        projected = project_units(demo_model, images, "block2.conv2", 3, [4, 5], [6, 7], "guided_copy_for_test")
+        expected = project_units(demo_model, images, "block2.conv2", 3, [4, 5], [6, 7], "guided")
+        torch.testing.assert_close(projected, expected)
+    finally:
+        del registry._REGISTRY["guided_copy_for_test"]
+    with pytest.raises(ProjectionMethodError, match="guided_copy_for_test"):
+        project_units(demo_model, images, "block2.conv2", 3, [4], [6], "guided_copy_for_test")

@@ -19,11 +19,11 @@ from .errors import (
 )
 from .index import PatchIndex, TopArrays, TopUnit
 from .progress import TextProgress
-from .projections import PROJECTION_METHODS, Patch, project_units, top_patches
+from .projections import Patch, project_units, projection_methods, top_patches
 from .targets import Units
 
 __all__ = [
-    "PROJECTION_METHODS", "CorruptIndexError", "DatasetError", "DatasetItemError", "EmptyDatasetError",
+    "projection_methods", "CorruptIndexError", "DatasetError", "DatasetItemError", "EmptyDatasetError",
     "ImageSource", "IndexBuildCancelled", "IndexMismatchError", "IndexRebuildWarning", "Patch", "PatchIndex",
     "ProjectionMethodError", "TextProgress", "TopArrays", "TopUnit", "Units", "project_units", "top_patches",
     "ShardBuildError",

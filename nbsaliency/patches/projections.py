@@ -24,7 +24,11 @@ from .errors import ProjectionMethodError
 from .index import PatchIndex
 from .targets import Units
 
-PROJECTION_METHODS = tuple(single_pass_methods())  # one backward pass each: gradient, deconvnet, guided, ...
+
+def projection_methods() -> tuple[str, ...]:
+    """Methods that project single units in one batched backward pass: the registry's one-backward-pass methods
+    (gradient, deconvnet, guided, input_x_gradient, ...), read at call time, so a method registered later counts."""
+    return tuple(single_pass_methods())
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,11 @@ def project_units(model: nn.Module, images: Tensor, layer: str, channel: int, ys
     """Projection of unit ``(channel, ys[i], xs[i])`` of ``layer`` on image ``i``, for all i in one batch:
     ``(N, C, H, W)``, equal to ``attribute(model, images[i:i+1], Neuron(layer, channel, ys[i], xs[i]), method)``.
     ``(ys[i], xs[i])`` is a grid position in any layout (a token's patch-grid position in a ViT block)."""
-    if method not in PROJECTION_METHODS:
+    projectable = projection_methods()
+    if method not in projectable:
         raise ProjectionMethodError(
             f"method {method!r} cannot project single units in one batched backward pass; use one of "
-            f"{', '.join(PROJECTION_METHODS)}"
+            f"{', '.join(projectable)}"
         )
     return Session(model, images, strict=strict, layouts=layouts).attribute(Units(layer, channel, ys, xs), method)
 
