@@ -29,8 +29,7 @@ import threading
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -307,35 +306,25 @@ def _worker_model(model: Any, spec: ShardSpec) -> tuple[nn.Module, str | None]:
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-_MALLOC_USERS = [0]
+_ROOMY = [False]
 
 
-@contextmanager
-def _roomy_malloc() -> Iterator[None]:
-    """While shards are built, let glibc keep freed activation buffers for reuse.
+def roomy_malloc() -> None:
+    """Let glibc keep freed activation buffers for reuse in this worker process (once; it stays so).
 
     Dask starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also fixes glibc's mmap threshold at
-    128 KiB: every activation buffer is then mapped and unmapped afresh (page faults on each batch; measured 2.7x
-    slower builds). The thresholds are raised while any shard task runs in the process and set back to the
-    environment's afterwards. Nothing is done where that variable is not set or glibc is not the allocator."""
-    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
-    libc = _glibc() if trim is not None else None
-    if libc is None:
-        yield
+    128 KiB: every activation buffer is then mapped and unmapped afresh (page faults on every batch; measured
+    2.7x slower builds). The first shard task raises the thresholds to glibc's own upper defaults (mmap 32 MiB,
+    trim 64 MiB) for the worker's life, so the worker may keep up to that much freed memory. Nothing is done
+    where that variable is not set or glibc is not the allocator."""
+    if _ROOMY[0] or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         return
     with _MODELS_LOCK:
-        _MALLOC_USERS[0] += 1
-        if _MALLOC_USERS[0] == 1:
+        libc = _glibc()
+        if libc is not None and not _ROOMY[0]:
             libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-            libc.mallopt(M_TRIM_THRESHOLD, 256 << 20)
-    try:
-        yield
-    finally:
-        with _MODELS_LOCK:
-            _MALLOC_USERS[0] -= 1
-            if _MALLOC_USERS[0] == 0:
-                libc.mallopt(M_MMAP_THRESHOLD, int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 128 << 10)))
-                libc.mallopt(M_TRIM_THRESHOLD, int(trim))
+            libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
+        _ROOMY[0] = True
 
 
 def _glibc() -> Any:
@@ -384,8 +373,8 @@ def _build_on_worker(build_shard: Callable, model: Any, data: Any, spec: ShardSp
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(_threads(spec))
-        with _roomy_malloc():
-            return _build_shard(build_shard, model, data, spec)
+        roomy_malloc()
+        return _build_shard(build_shard, model, data, spec)
     except Exception as error:
         try:
             from distributed import get_worker
