@@ -123,3 +123,13 @@ def test_a_layer_with_tuple_output_is_a_result_or_an_error_in_the_widget_never_a
             assert "block" in answer["error"]
         assert_keeps_working(explorer, model, x)
     explorer.close()
+
+
+def test_an_unknown_target_set_from_python_is_an_error_naming_the_kinds_and_the_widget_recovers():
+    model, x = make_model("vgg"), make_input(2)
+    explorer = Explorer(model, x)
+    explorer.target = "bogus"
+    assert "target must be one of logit, probability, channel, neuron, layer; got 'bogus'" in explorer.error
+    explorer.target = "logit"
+    assert explorer.error == ""
+    assert_keeps_working(explorer, model, x)

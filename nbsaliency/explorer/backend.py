@@ -326,6 +326,8 @@ class ExplorerBackend:
         and the returned selection says which one it was. Reads the layer's layout (any layout's maps)."""
         kind, layer, c = selection.target, selection.layer, selection.channel
         cls = None if selection.target_class < 0 else selection.target_class
+        if kind not in TARGET_KINDS:  # set from Python (ex.target = ...), which the view's checks do not see
+            raise SelectionError(f"target must be one of {', '.join(TARGET_KINDS)}; got {kind!r}")
         if kind == "logit":
             return Logit(cls), selection
         if kind == "probability":
