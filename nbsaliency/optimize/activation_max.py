@@ -57,7 +57,8 @@ def activation_maximisation(model: nn.Module, target: Target, *, preset: str = "
     start from different random parameters (one seed).
 
     ``size``: the image size (default 128, or the one size a model such as a ViT takes, found by probing; a
-    size the model does not take is refused). For a model that takes one size only, the robustness transforms
+    size the model does not take is refused, with the model's own error). For a model that does not take the sizes
+    around it (0.8 and 1.25 times; e.g. a ViT, whose position embedding fixes the size), the robustness transforms
     end with a resize back to it (:class:`~.input_size.FitSize`). ``normalization`` (a
     :class:`~nbsaliency.Normalization` or what :meth:`~nbsaliency.Normalization.of` reads) gives the per-channel
     value range in model space; else ``value_range`` (default ``(0, 1)``).
