@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nbsaliency import InputError, ModelError, demo
+from nbsaliency import Channel, InputError, ModelError, demo
 from nbsaliency.normalization import IMAGENET_MEAN, IMAGENET_STD, ClippedInputWarning, Normalization
 from nbsaliency.optimize import activation_maximisation, class_model, deepdream, evaluate, invert
 from nbsaliency.optimize.input_size import ResizedInputWarning
@@ -42,8 +42,9 @@ class TinyViT(nn.Module):
     (1 + 14 * 14), so any other input size fails; like torchvision's vit_b_16 it also checks the size itself
     (225 px would give 14 x 14 patches too)."""
 
-    def __init__(self, dim: int = 16, classes: int = 5):
+    def __init__(self, dim: int = 16, classes: int = 5, checks_size: bool = True):
         super().__init__()
+        self.checks_size = checks_size
         self.patch_embed = nn.Conv2d(3, dim, 16, stride=16)
         self.cls_token = nn.Parameter(0.02 * torch.randn(1, 1, dim))
         self.pos_embed = nn.Parameter(0.02 * torch.randn(1, 1 + 14 * 14, dim))
@@ -52,7 +53,7 @@ class TinyViT(nn.Module):
         self.head = nn.Linear(dim, classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[-2:]) != (224, 224):
+        if self.checks_size and tuple(x.shape[-2:]) != (224, 224):
             raise ValueError(f"Wrong image size! Expected 224x224 but got {tuple(x.shape[-2:])}")
         tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
         tokens = torch.cat([self.cls_token.expand(len(tokens), -1, -1), tokens], dim=1) + self.pos_embed
@@ -86,6 +87,14 @@ def vit():
 
 
 @pytest.fixture(scope="module")
+def plain_vit():
+    """The (1, 197, D) position embedding alone fixes the size (no size check): 224..239 px give 14 x 14 patches
+    and work, anything else fails in the addition."""
+    torch.manual_seed(0)
+    return TinyViT(checks_size=False).eval()
+
+
+@pytest.fixture(scope="module")
 def photo() -> Tensor:
     """skimage's chelsea (a cat, 300 x 451) as a (1, 3, 224, 224) image in [0, 1]."""
     data = pytest.importorskip("skimage.data")
@@ -113,7 +122,8 @@ def test_activation_maximisation_runs_with_defaults_on_a_vit_at_the_size_it_take
 
 
 def test_a_size_the_model_cannot_take_is_named_with_the_one_it_takes(vit):
-    with pytest.raises(InputError, match=r"does not take 128x128 .*takes 224x224: pass size=224"):
+    with pytest.raises(InputError, match=r"does not take 128x128 .*Wrong image size.*does take is 224x224: "
+                                         r"pass size=224"):
         activation_maximisation(vit, 2, size=128, steps=1)
     with pytest.raises(InputError, match=r"does not take 64x64 .*resize the image to 224x224"):
         invert(vit, torch.rand(1, 3, 64, 64), "blocks.0", steps=1)
@@ -147,6 +157,63 @@ def test_deepdream_warns_when_the_image_itself_is_not_the_size_the_model_takes(v
     with pytest.warns(ResizedInputWarning, match="does not take 200x200.*224x224"):
         result = deepdream(vit, small, "blocks.0", steps=1, octaves=1)
     assert result.image.shape == small.shape
+
+
+def test_the_plain_vit_takes_224_to_239_pixels_only(plain_vit):
+    for size in (224, 225, 239):
+        plain_vit(torch.zeros(1, 3, size, size))
+    for size in (82, 160, 240):
+        with pytest.raises(RuntimeError, match="must match the size of tensor b"):
+            plain_vit(torch.zeros(1, 3, size, size))
+
+
+def optimisation_shapes(watched: Watched, passes: int) -> set[tuple[int, ...]]:
+    """The shapes of the last ``passes`` forward passes (the optimisation's; probes come first)."""
+    assert len(watched.seen) >= passes
+    return {shape for shape, _, _ in watched.seen[-passes:]}
+
+
+def test_deepdream_with_default_octaves_runs_on_a_vit_whose_position_embedding_fixes_the_size(plain_vit, photo):
+    watched = Watched(plain_vit)
+    snapshot = ModelSnapshot.of(plain_vit)
+    result = deepdream(watched, IMAGENET.to_model(photo), "inner.blocks.0", steps=2, normalization=IMAGENET)
+    assert [tuple(s) for s in result.settings["octaves"]] == [(82, 82), (114, 114), (160, 160), (224, 224)]
+    assert result.settings["model_input_size"] == (224, 224) and result.steps == 8
+    assert optimisation_shapes(watched, 8) == {(1, 3, 224, 224)}  # every octave resized to the size it takes
+    assert float((result.image - IMAGENET.to_model(photo)).abs().max()) > 0  # it dreamed
+    snapshot.assert_unchanged(plain_vit)
+
+
+def test_deepdream_of_a_channel_on_a_pixel_space_vit_resizes_each_octave_of_a_two_image_batch(plain_vit, photo):
+    class PixelSpace(nn.Module):  # normalises inside: takes [0, 1] images
+        def __init__(self):
+            super().__init__()
+            self.vit = plain_vit
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.vit(IMAGENET.to_model(x))
+
+    watched = Watched(PixelSpace())
+    pair = torch.cat([photo, photo.flip(-1)])
+    result = deepdream(watched, pair, Channel("inner.vit.patch_embed", 3), steps=2, octaves=2)
+    assert [tuple(s) for s in result.settings["octaves"]] == [(160, 160), (224, 224)]
+    assert result.image.shape == pair.shape and result.history.shape == (4, 2)
+    assert optimisation_shapes(watched, 4) == {(2, 3, 224, 224)}
+
+
+def test_deepdream_runs_each_octave_at_its_own_size_on_a_model_that_takes_them_all(photo):
+    watched = Watched(demo.load_model())
+    result = deepdream(watched, photo, "inner.block2", steps=1, octaves=3)
+    assert result.settings["model_input_size"] is None
+    sizes = [tuple(s) for s in result.settings["octaves"]]
+    assert [shape[-2:] for shape, _, _ in watched.seen[-3:]] == sizes
+
+
+def test_activation_maximisation_at_224_ends_lucid_transforms_at_224_on_the_plain_vit(plain_vit):
+    watched = Watched(plain_vit)
+    result = activation_maximisation(watched, 2, size=224, steps=6)  # pad/jitter/scale reach ~250 px: 15 patches
+    assert result.settings["model_input_size"] == (224, 224) and "FitSize" in str(result.settings["transforms"])
+    assert optimisation_shapes(watched, 6) == {(1, 3, 224, 224)}
 
 
 class Windowed(nn.Module):
@@ -237,7 +304,7 @@ def test_imagenet_normalisation_clips_nothing_of_a_normalised_photo(vit, photo):
     assert float((x < 0).double().mean()) > 0.2  # far outside (0, 1): what value_range=(0, 1) used to clip
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        unchanged = deepdream(vit, x, "blocks.0", steps=0, octaves=1, normalization=IMAGENET)
+        unchanged = deepdream(vit, x, "blocks.0", steps=1, lr=1e-9, octaves=1, normalization=IMAGENET)
     torch.testing.assert_close(unchanged.image, x, atol=1e-5, rtol=0)
 
 

@@ -19,9 +19,12 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import OptionError
+from ..methods.options import choice, integer
 from ..normalization import stated_range
 from ..targets import Target, as_target
-from .input_size import fit_transforms, probe_input_size, refuse_size
+from .checks import image_size, loop_options
+from .input_size import fit_transforms, probe_input_size, refuse_size, size_option
 from .optimisers import OptimiserLike
 from .parameterisations import Parameterisation, Range, make_parameterisation
 from .regularisers import YOSINSKI_TABLE_1, Regulariser, yosinski_regularisers
@@ -54,21 +57,36 @@ def activation_maximisation(model: nn.Module, target: Target, *, preset: str = "
     start from different random parameters (one seed).
 
     ``size``: the image size (default 128, or the one size a model such as a ViT takes, found by probing; a
-    size the model does not take is refused). For a model that takes one size only, the robustness transforms
+    size the model does not take is refused, with the model's own error). For a model that does not take the sizes
+    around it (0.8 and 1.25 times; e.g. a ViT, whose position embedding fixes the size), the robustness transforms
     end with a resize back to it (:class:`~.input_size.FitSize`). ``normalization`` (a
     :class:`~nbsaliency.Normalization` or what :meth:`~nbsaliency.Normalization.of` reads) gives the per-channel
     value range in model space; else ``value_range`` (default ``(0, 1)``).
+
+    Raises :class:`~nbsaliency.OptionError` for an unknown preset, parameterisation, optimiser or table row,
+    steps / batch / every below 1, lr not above 0, a size that is not 1 or 2 positive integers, or a
+    ``table_row`` with the lucid preset; :class:`~nbsaliency.InputError` for a size the model does not take
+    (with the model's own error); :class:`~nbsaliency.InferenceModeError` inside ``torch.inference_mode()``.
     """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    defaults = PRESETS[preset]
+    method = "activation_maximisation"
+    defaults = PRESETS[choice(method, "preset", preset, list(PRESETS))]
+    steps = defaults["steps"] if steps is None else steps
+    lr = defaults["lr"] if lr is None else lr
+    loop_options(method, steps=steps, lr=lr, every=every, what="activation-maximisation images")
+    integer(method, "batch", batch, minimum=1)
+    if table_row is not None and preset != "yosinski":
+        raise OptionError(f"{method}'s table_row picks a row of Yosinski et al.'s Table 1 and applies to "
+                          f"preset='yosinski' only; got table_row={table_row!r} with preset={preset!r}")
+    row = table_row or defaults.get("table_row")
+    if preset == "yosinski":
+        choice(method, "table_row", row, list(YOSINSKI_TABLE_1))
     objective = as_target(target)
     value_range, norm = stated_range(value_range, normalization)
     placement = model_placement(model)
-    shape = image_shape(model, DEFAULT_SIZE if size is None else size, batch)
-    found = probe_input_size(model, shape[1], shape[2:], method="activation_maximisation", **placement)
+    shape = image_shape(model, DEFAULT_SIZE if size is None else image_size(method, size), batch)
+    found = probe_input_size(model, shape[1], shape[2:], method=method, **placement)
     if size is not None:
-        refuse_size(found, "activation_maximisation", f"pass size={found.size[0]}")
+        refuse_size(found, method, f"pass {size_option(found.size)}")
     shape = (*shape[:2], *found.size)
     fill = midpoint(value_range)
     kind = defaults["param"] if param is None else param
@@ -77,13 +95,9 @@ def activation_maximisation(model: nn.Module, target: Target, *, preset: str = "
     if transforms is None:
         transforms = standard_transforms(min(shape[2:]), fill) if preset == "lucid" else ()
     transforms = fit_transforms(transforms, found)
-    row = table_row or defaults.get("table_row")
-    if preset == "yosinski" and row not in YOSINSKI_TABLE_1:
-        raise ValueError(f"table_row must be one of {', '.join(YOSINSKI_TABLE_1)} (Yosinski et al.'s Table 1)")
     if regularisers is None:
         regularisers = yosinski_regularisers(**YOSINSKI_TABLE_1[row]) if preset == "yosinski" else []
-    return optimise(model, objective, param, steps=defaults["steps"] if steps is None else steps,
-                    lr=defaults["lr"] if lr is None else lr, transforms=transforms,
+    return optimise(model, objective, param, steps=steps, lr=lr, transforms=transforms,
                     optimiser=defaults["optimiser"] if optimiser is None else optimiser,
                     regularisers=regularisers, seed=seed, callback=callback, every=every, cancel=cancel,
                     settings={"method": "activation_maximisation", "preset": preset, "paper": defaults["paper"],

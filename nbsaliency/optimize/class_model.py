@@ -13,9 +13,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..methods.options import number
 from ..normalization import stated_range
 from ..targets import Logit
-from .input_size import fit_transforms, probe_input_size, refuse_size
+from .checks import image_size, loop_options
+from .input_size import fit_transforms, probe_input_size, refuse_size, size_option
 from .objectives import L2
 from .optimisers import OptimiserLike
 from .parameterisations import Parameterisation, Range, make_parameterisation
@@ -42,14 +44,20 @@ def class_model(model: nn.Module, c: int | Sequence[int], *, size: int | Sequenc
 
     ``size`` defaults to 224, or to the one size the model takes (probed); ``normalization`` /
     ``value_range`` as in :func:`~.activation_max.activation_maximisation`.
+
+    Raises :class:`~nbsaliency.OptionError` for steps or every below 1, lr not above 0, a negative l2 or a size
+    that is not 1 or 2 positive integers; :class:`~nbsaliency.InputError` for a size the model does not take
+    (with the model's own error); :class:`~nbsaliency.InferenceModeError` inside ``torch.inference_mode()``.
     """
+    loop_options("class_model", steps=steps, lr=lr, every=every, what="class models")
+    number("class_model", "l2", l2, minimum=0)
     classes = [int(c)] if isinstance(c, int) else [int(k) for k in c]
     value_range, norm = stated_range(value_range, normalization)
     placement = model_placement(model)
-    shape = image_shape(model, DEFAULT_SIZE if size is None else size, len(classes))
+    shape = image_shape(model, DEFAULT_SIZE if size is None else image_size("class_model", size), len(classes))
     found = probe_input_size(model, shape[1], shape[2:], method="class_model", **placement)
     if size is not None:
-        refuse_size(found, "class_model", f"pass size={found.size[0]}")
+        refuse_size(found, "class_model", f"pass {size_option(found.size)}")
     shape = (*shape[:2], *found.size)
     param = make_parameterisation(param, shape, value_range=value_range, seed=seed, **placement)
     target = Logit(torch.tensor(classes, device=placement["device"]) if len(classes) > 1 else classes[0])

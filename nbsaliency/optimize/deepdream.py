@@ -15,10 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..methods.options import integer, number, optional_integer
 from ..normalization import check_in_range, stated_range
 from ..targets import LayerEnergy, Target
 from ..validation import as_image_batch
-from .input_size import ResizedInputWarning, probe_input_size
+from .checks import loop_options
+from .input_size import ResizedInputWarning, failure_text, probe_input_size
 from .parameterisations import PixelImage, Range
 from .runner import Callback, OptimisationResult, optimise
 from .transforms import Roll
@@ -44,27 +46,39 @@ def deepdream(model: nn.Module, image: Tensor, layer: str | Target, *, steps: in
               cancel: threading.Event | None = None) -> OptimisationResult:
     """Dream ``layer`` (its activation's squared L2 norm; or any target) into ``image`` ``(N, C, H, W)`` or
     ``(C, H, W)``: ``steps`` normalised steps of size ``lr`` (in units of half the range) at each of
-    ``octaves`` scales. ``jitter`` defaults to 1/7 of the image size (32 pixels at 224, as in the original).
+    ``octaves`` scales, each ``octave_scale`` times smaller than the next. ``jitter`` (pixels, 0 for none)
+    defaults to 1/7 of the image size (32 pixels at 224, as in the original).
 
     The history concatenates all octaves; callback images are resized to the input's size.
 
     ``normalization`` (or ``value_range``, default ``(0, 1)``) states the image's range, which the dream keeps
     to; a starting image clearly outside it is refused (a few stray values are clipped, with a warning). For a
-    model that takes one size only (a ViT), every octave's image is resized to it before the forward pass.
+    model that does not take every octave's size (a ViT takes 224 pixels only), every octave's image is resized
+    to the image's size - or, when it does not take that either, to the size it takes (with a
+    :class:`~.input_size.ResizedInputWarning`) - before the forward pass; ``settings["model_input_size"]``
+    records it.
+
+    Raises :class:`~nbsaliency.OptionError` for steps, octaves or every below 1, lr not above 0, octave_scale
+    below 1 or a negative jitter; :class:`~nbsaliency.InferenceModeError` inside ``torch.inference_mode()``.
     """
+    loop_options("deepdream", steps=steps, lr=lr, every=every, what="DeepDream images")
+    integer("deepdream", "octaves", octaves, minimum=1)
+    number("deepdream", "octave_scale", octave_scale, minimum=1)
+    optional_integer("deepdream", "jitter", jitter, minimum=0)
     batch, _ = as_image_batch(model, image)
     value_range, norm = stated_range(value_range, normalization)
     check_in_range(batch, value_range, "deepdream's starting image")
     objective = LayerEnergy(layer) if isinstance(layer, str) else layer
     h, w = batch.shape[-2:]
+    sizes = octave_sizes(h, w, octaves, octave_scale)
     found = probe_input_size(model, batch.shape[1], (h, w), method="deepdream", device=batch.device,
-                             dtype=batch.dtype)
+                             dtype=batch.dtype, others=sizes)
     fit = found.transform()
     if not found.takes_wanted:
-        warnings.warn(f"the model does not take {h}x{w} images; deepdream resizes every octave's image to "
-                      f"{found.size[0]}x{found.size[1]} before the forward pass", ResizedInputWarning, stacklevel=2)
+        warnings.warn(f"the model does not take {h}x{w} images ({failure_text(found)}); deepdream resizes every "
+                      f"octave's image to {found.size[0]}x{found.size[1]} before the forward pass",
+                      ResizedInputWarning, stacklevel=2)
     shift = max(1, round(min(h, w) / 7)) if jitter is None else int(jitter)
-    sizes = octave_sizes(h, w, octaves, octave_scale)
     bases = [_resize(batch.detach(), size) for size in sizes]
     detail = torch.zeros_like(bases[0])
     histories, cancelled, current = [], False, bases[0]
@@ -78,8 +92,9 @@ def deepdream(model: nn.Module, image: Tensor, layer: str | Target, *, steps: in
         detail = _resize(detail, tuple(base.shape[-2:]))
         param = PixelImage(tuple(base.shape), value_range=value_range, init=base + detail, squash="clip",
                            device=base.device, dtype=base.dtype)
+        roll = Roll(max(1, round(shift * base.shape[-1] / w)) if shift else 0)
         run = optimise(model, objective, param, steps=steps, lr=lr, optimiser="normalised",
-                       transforms=[Roll(max(1, round(shift * base.shape[-1] / w))), *([fit] if fit else [])],
+                       transforms=[roll, *([fit] if fit else [])],
                        seed=seed + k,
                        callback=streamed if callback is not None else None, every=every, cancel=cancel,
                        step_offset=offset)

@@ -60,10 +60,11 @@ def declared_size(model: nn.Module) -> tuple[int, int] | None:
 
 class InputSize:
     """What probing found: ``fixed`` is the one size every forward pass must have (None: the model also takes
-    the wanted size and a size one pixel larger, so it is taken to accept any size)."""
+    the wanted size, a size one pixel larger and the other sizes the method will use, so it is taken to accept
+    any size); ``failure`` is the model's own error at the wanted size (None when it took it)."""
 
-    def __init__(self, fixed: tuple[int, int] | None, wanted: tuple[int, int]):
-        self.fixed, self.wanted = fixed, wanted
+    def __init__(self, fixed: tuple[int, int] | None, wanted: tuple[int, int], failure: Exception | None = None):
+        self.fixed, self.wanted, self.failure = fixed, wanted, failure
 
     @property
     def size(self) -> tuple[int, int]:
@@ -79,10 +80,19 @@ class InputSize:
         return None if self.fixed is None else FitSize(self.fixed)
 
 
+def scaled_sizes(wanted: Sequence[int], factors: Sequence[float] = (0.8, 1.25)) -> list[tuple[int, int]]:
+    """``wanted`` scaled by each factor (at least 1 pixel): the sizes around it that random pads, crops and
+    scalings reach."""
+    return [(max(1, round(wanted[0] * f)), max(1, round(wanted[1] * f))) for f in factors]
+
+
 def probe_input_size(model: nn.Module, channels: int, wanted: Sequence[int], *, device: torch.device,
-                     dtype: torch.dtype, method: str) -> InputSize:
-    """Probe ``model`` at ``wanted`` and one pixel larger; when ``wanted`` fails, at the declared size and
-    :data:`COMMON_SIZES`. Raises :class:`~nbsaliency.ModelError` naming the sizes tried when none works."""
+                     dtype: torch.dtype, method: str, others: Sequence[Sequence[int]] | None = None) -> InputSize:
+    """Probe ``model`` at ``wanted``, one pixel larger and at ``others`` - the other sizes the method's forward
+    passes will have (default :func:`scaled_sizes`: 0.8 and 1.25 times ``wanted``); when one of them fails,
+    every forward pass is resized to ``wanted``. When ``wanted`` itself fails, the declared size and
+    :data:`COMMON_SIZES` are tried. Raises :class:`~nbsaliency.ModelError` naming the sizes tried when none
+    works."""
 
     def probe(size: tuple[int, int]) -> Exception | None:
         return _accepts(model, torch.zeros(1, channels, *size, device=device, dtype=dtype))
@@ -90,8 +100,9 @@ def probe_input_size(model: nn.Module, channels: int, wanted: Sequence[int], *, 
     wanted = (int(wanted[0]), int(wanted[1]))
     failure = probe(wanted)
     if failure is None:
-        larger = (wanted[0] + 1, wanted[1] + 1)
-        return InputSize(None if probe(larger) is None else wanted, wanted)
+        around = [(wanted[0] + 1, wanted[1] + 1), *(scaled_sizes(wanted) if others is None else others)]
+        sizes = [size for size in _unique(tuple((int(s[0]), int(s[1])) for s in around)) if size != wanted]
+        return InputSize(None if all(probe(size) is None for size in sizes) else wanted, wanted)
     tried = [wanted]
     declared = declared_size(model)
     for size in _unique([declared] if declared else [], ((s, s) for s in COMMON_SIZES)):
@@ -99,7 +110,7 @@ def probe_input_size(model: nn.Module, channels: int, wanted: Sequence[int], *, 
             continue
         tried.append(size)
         if probe(size) is None:
-            return InputSize(size, wanted)
+            return InputSize(size, wanted, failure)
     sizes = ", ".join(f"{h}x{w}" for h, w in tried)
     raise ModelError(f"{method} needs the model to take images of some size, but it raised on every size tried "
                      f"({sizes}); at {wanted[0]}x{wanted[1]}: {type(failure).__name__}: {failure}")
@@ -109,13 +120,28 @@ def _unique(*groups: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return list(dict.fromkeys(size for group in groups for size in group))
 
 
+def failure_text(found: InputSize) -> str:
+    """``"at HxW it raised Type: message"`` (one line) for the wanted size the model refused, else ``""``."""
+    if found.failure is None:
+        return ""
+    h, w = found.wanted
+    message = " ".join(str(found.failure).split())
+    return f"at {h}x{w} it raised {type(found.failure).__name__}: {message}"
+
+
+def size_option(size: tuple[int, int]) -> str:
+    """``size=224`` or ``size=(h, w)``: how to ask for ``size``."""
+    return f"size={size[0]}" if size[0] == size[1] else f"size=({size[0]}, {size[1]})"
+
+
 def refuse_size(found: InputSize, method: str, hint: str) -> None:
-    """:class:`~nbsaliency.InputError` for an explicitly requested size the model does not take; ``hint`` says
-    what to do instead."""
+    """:class:`~nbsaliency.InputError` for an explicitly requested size the model does not take: the model's
+    own error at that size, and a size it does take; ``hint`` says what to do instead."""
     if not found.takes_wanted:
         (h, w), (fh, fw) = found.wanted, found.size
-        raise InputError(f"the model does not take {h}x{w} images, which {method} was asked for; it takes "
-                         f"{fh}x{fw}: {hint}")
+        why = f" ({failure_text(found)})" if found.failure is not None else ""
+        raise InputError(f"the model does not take {h}x{w} images, which {method} was asked for{why}; a size "
+                         f"it does take is {fh}x{fw}: {hint}")
 
 
 def fit_transforms(transforms: Transform | Sequence[Transform], found: InputSize) -> Transform | list[Transform]:

@@ -17,10 +17,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..methods.options import number
 from ..model_state import evaluation_mode
 from ..normalization import check_in_range, stated_range
 from ..validation import as_image_batch
 from .capture import LayerCapture, OptimisationView
+from .checks import loop_options
 from .input_size import fit_transforms, probe_input_size, refuse_size
 from .objectives import AlphaNorm, FeatureDistance, TotalVariation
 from .optimisers import OptimiserLike
@@ -60,7 +62,15 @@ def invert(model: nn.Module, image: Tensor, layer: str, *, steps: int = 200, lr:
     ``normalization`` / ``value_range`` (default ``(0, 1)``) state the range of ``image`` and of the
     reconstruction; an image clearly outside it is refused (a few stray values: a warning). A model that takes
     one size only must be given an image of that size.
+
+    Raises :class:`~nbsaliency.OptionError` for steps or every below 1, lr / beta / alpha not above 0 or a
+    negative tv / alpha_weight; :class:`~nbsaliency.InferenceModeError` inside ``torch.inference_mode()``.
     """
+    loop_options("invert", steps=steps, lr=lr, every=every, what="inversions")
+    for name, value in (("tv", tv), ("alpha_weight", alpha_weight)):
+        number("invert", name, value, minimum=0)
+    for name, value in (("beta", beta), ("alpha", alpha)):
+        number("invert", name, value, above=0)
     batch, _ = as_image_batch(model, image)
     batch = batch.detach()
     value_range, norm = stated_range(value_range, normalization)

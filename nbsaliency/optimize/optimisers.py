@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
+from ..errors import OptionError
+
 OptimiserLike = str | Callable[[list[Tensor]], torch.optim.Optimizer]
 
 
@@ -40,6 +42,6 @@ def make_optimiser(optimiser: OptimiserLike, parameters: list[Tensor], lr: float
         return torch.optim.SGD(parameters, lr=lr)
     if optimiser == "normalised":
         return NormalisedGradient(parameters, lr=lr)
-    raise ValueError(
+    raise OptionError(
         f'unknown optimiser {optimiser!r}; use "adam", "sgd", "normalised" or a function of the parameters'
     )

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..errors import InputError
+from ..errors import InputError, OptionError
 
 Range = tuple[float | Sequence[float], float | Sequence[float]]
 
@@ -197,6 +197,7 @@ def make_parameterisation(kind: str | Parameterisation, shape: Sequence[int], **
             raise InputError(f"the parameterisation makes images of shape {kind.shape}; expected {tuple(shape)}")
         return kind
     kinds = {"pixels": PixelImage, "fourier": FourierImage}
-    if kind not in kinds:
-        raise ValueError(f"unknown parameterisation {kind!r}; use one of {', '.join(kinds)} or a Parameterisation")
+    if not isinstance(kind, str) or kind not in kinds:
+        raise OptionError(f"unknown parameterisation {kind!r} (param); use one of {', '.join(map(repr, kinds))} or "
+                          "a Parameterisation")
     return kinds[kind](shape, **options)  # type: ignore[arg-type]

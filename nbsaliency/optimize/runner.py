@@ -19,6 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError, NoGradientPathError, TargetError
+from ..grad_mode import check_not_inference_mode
+from ..methods.options import integer, number
 from ..model_state import evaluation_mode, model_device_and_dtype
 from ..targets import Target, as_target
 from ..validation import as_image_batch
@@ -110,10 +112,16 @@ def optimise(model: nn.Module, objective: Target | int, param: Parameterisation,
     Each step: image = ``param()``; ``transforms`` (robustness); forward; objective; gradient of its negative
     with respect to the parameters; optimiser step; ``param.project()``; ``regularisers`` (Yosinski et al.).
     ``callback(step_offset + step, image, values)`` gets the step's image and its ``(N,)`` objective values.
+
+    Raises :class:`~nbsaliency.OptionError` for negative steps, every below 1 or (with a named optimiser) lr not
+    above 0; :class:`~nbsaliency.InferenceModeError` inside ``torch.inference_mode()``.
     """
+    check_not_inference_mode("optimised images")
+    integer("optimise", "steps", steps, minimum=0)
+    integer("optimise", "every", every, minimum=1)
+    if isinstance(optimiser, str):
+        number("optimise", "lr", lr, above=0)
     objective = as_target(objective)
-    if steps < 0 or every < 1:
-        raise ValueError(f"steps must be >= 0 and every >= 1; got steps={steps}, every={every}")
     transform = Compose(transforms) if isinstance(transforms, Sequence) else transforms
     transform = transform if not isinstance(transform, Compose) or transform.transforms else None
     for regulariser in regularisers:
