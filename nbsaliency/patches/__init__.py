@@ -14,6 +14,7 @@ from .errors import (
     EmptyDatasetError,
     IndexBuildCancelled,
     IndexMismatchError,
+    LayerNotIndexedError,
     IndexRebuildWarning,
     ProjectionMethodError,
 )
@@ -24,7 +25,7 @@ from .targets import Units
 
 __all__ = [
     "projection_methods", "CorruptIndexError", "DatasetError", "DatasetItemError", "EmptyDatasetError",
-    "ImageSource", "IndexBuildCancelled", "IndexMismatchError", "IndexRebuildWarning", "Patch", "PatchIndex",
+    "ImageSource", "IndexBuildCancelled", "IndexMismatchError", "IndexRebuildWarning", "LayerNotIndexedError", "Patch", "PatchIndex",
     "ProjectionMethodError", "TextProgress", "TopArrays", "TopUnit", "Units", "project_units", "top_patches",
     "ShardBuildError",
 ]
