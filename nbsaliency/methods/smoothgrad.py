@@ -31,7 +31,8 @@ def smoothgrad(session: Session, targets: Sequence[Target], n_samples: int = 25,
 
     ``base`` is any gradient-family method: gradient, deconvnet, guided or input_x_gradient. ``seed`` (0 to
     2**63 - 1) fixes the noise; each image draws its noise from its own generator seeded with ``seed``, so an
-    image's map does not depend on the rest of the batch or its position in it. ``batch_size``: images per forward pass (default: as many as a memory budget
+    image's map does not depend on the rest of the batch or its position in it.
+    ``batch_size``: images per forward pass (default: as many as a memory budget
     holds, see :mod:`nbsaliency.methods.perturbed`); ``progress(done, total)`` is called after each chunk of
     noisy copies; a set ``cancel`` event (``threading.Event``) stops with :class:`~nbsaliency.errors.Cancelled`.
     """

@@ -14,8 +14,8 @@ from .errors import (
     EmptyDatasetError,
     IndexBuildCancelled,
     IndexMismatchError,
-    LayerNotIndexedError,
     IndexRebuildWarning,
+    LayerNotIndexedError,
     ProjectionMethodError,
 )
 from .index import PatchIndex, TopArrays, TopUnit
@@ -25,7 +25,8 @@ from .targets import Units
 
 __all__ = [
     "projection_methods", "CorruptIndexError", "DatasetError", "DatasetItemError", "EmptyDatasetError",
-    "ImageSource", "IndexBuildCancelled", "IndexMismatchError", "IndexRebuildWarning", "LayerNotIndexedError", "Patch", "PatchIndex",
+    "ImageSource", "IndexBuildCancelled", "IndexMismatchError", "IndexRebuildWarning", "LayerNotIndexedError",
+    "Patch", "PatchIndex",
     "ProjectionMethodError", "TextProgress", "TopArrays", "TopUnit", "Units", "project_units", "top_patches",
     "ShardBuildError",
 ]

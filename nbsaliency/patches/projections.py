@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..layouts import Layout
 from ..errors import UnknownMethodError
+from ..layouts import Layout
 from ..methods.registry import methods, single_pass_methods
 from ..model_state import model_device_and_dtype
 from ..receptive_field import Box, ReceptiveFields
