@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import TargetError
+from .layer_axes import layer_layout
 from .model_state import evaluation_mode
 from .optimize.capture import LayerCapture, OptimisationView
 from .optimize.runner import run_model
@@ -56,18 +57,31 @@ def pool_codes(activation: Tensor, pool: Literal["mean", "max"] = "mean", channe
 
 
 def layer_codes(model: nn.Module, data: ImageData, layer: str, *, pool: Literal["mean", "max"] = "mean",
-                batch_size: int = 256, channel_axis: int = 1) -> Tensor:
+                batch_size: int = 256, channel_axis: int | None = None) -> Tensor:
     """The pooled activation of ``layer`` for every image of ``data`` (a tensor ``(N, C, H, W)``, a sequence of
     images, a ``Dataset`` or an unshuffled ``DataLoader``): ``(N, D)`` float32 on the CPU. Eval mode, no
-    gradients; only ``layer`` is hooked, and the hook is removed afterwards (also on error)."""
+    gradients; only ``layer`` is hooked, and the hook is removed afterwards (also on error).
+
+    By default the layer's layout (:mod:`nbsaliency.layouts`, read in one extra pass on the first image) gives its
+    channels-first maps ``(N, C, h, w)``, pooled over the grid: a Swin block's ``(N, H, W, C)`` pools over
+    ``H x W``, a ViT block's tokens over the patch grid (class and other prefix tokens left out). ``channel_axis``
+    given: the activation is pooled over every axis but that one (all tokens included)."""
     source = ImageSource(data)
     codes = []
-    with evaluation_mode(model), torch.no_grad(), LayerCapture(model, [layer]) as capture:
+    layout = None
+    with evaluation_mode(model), torch.no_grad():
         for _, batch in source.batches(batch_size):
             batch, _ = as_image_batch(model, batch)
-            output = run_model(model, batch)
-            activation = OptimisationView(output, batch, capture.take()).activation(layer)
-            codes.append(pool_codes(activation, pool, channel_axis).detach().float().cpu())
+            if channel_axis is None and layout is None:
+                layout = layer_layout(model, batch, layer)
+            with LayerCapture(model, [layer]) as capture:
+                output = run_model(model, batch)
+                activation = OptimisationView(output, batch, capture.take()).activation(layer)
+            if layout is not None:
+                code = pool_codes(layout.maps(activation), pool)
+            else:
+                code = pool_codes(activation, pool, 1 if channel_axis is None else channel_axis)
+            codes.append(code.detach().float().cpu())
     return torch.cat(codes)
 
 
@@ -98,7 +112,7 @@ def embed_codes(codes: Tensor, *, perplexity: float = 30.0, seed: int = 0, init:
 
 def tsne(model: nn.Module, data: ImageData, layer: str, *, pool: Literal["mean", "max"] = "mean",
          perplexity: float = 30.0, seed: int = 0, max_iter: int = 1000, batch_size: int = 256,
-         channel_axis: int = 1) -> Embedding:
+         channel_axis: int | None = None) -> Embedding:
     """t-SNE of ``layer``'s pooled activations over ``data``: :func:`layer_codes` then :func:`embed_codes`.
 
     Raises :class:`~nbsaliency.UnknownLayerError` (close matches) for a wrong layer name and an ``ImportError``

@@ -16,13 +16,15 @@ import torch
 from .errors import InferenceModeError
 
 
-def check_not_inference_mode(what: str = "attributions") -> None:
-    """Raise :class:`~nbsaliency.errors.InferenceModeError` inside ``torch.inference_mode()``."""
+def check_not_inference_mode(what: str = "attributions", reason: str | None = None) -> None:
+    """Raise :class:`~nbsaliency.errors.InferenceModeError` inside ``torch.inference_mode()``; ``reason`` says
+    why ``what`` cannot run there (default: it needs gradients)."""
     if torch.is_inference_mode_enabled():
+        why = reason or "they need gradients, and nothing can be differentiated in inference mode"
         raise InferenceModeError(
-            f"nbsaliency cannot compute {what} inside torch.inference_mode(): they need gradients, and nothing can "
-            "be differentiated in inference mode. Call nbsaliency outside that block (torch.no_grad() is fine: "
-            "gradients are enabled for nbsaliency's own passes and your grad mode is restored afterwards)"
+            f"nbsaliency cannot compute {what} inside torch.inference_mode(): {why}. Call nbsaliency outside that "
+            "block (torch.no_grad() is fine: nbsaliency sets the grad mode its own passes need and restores yours "
+            "afterwards)"
         )
 
 

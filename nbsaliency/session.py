@@ -243,14 +243,22 @@ class Session:
     def _check_strict(self, rule: BackwardRule, recording: Recording) -> None:
         if not self.strict or rule.is_gradient:
             return
-        approximate = [use for use in recording.activation_uses
-                       if use.treatment in ("generalised", "opaque (TorchScript)")]
-        if approximate:
-            listed = ", ".join(f"{use.function} in {use.layer or 'the model'!r}" for use in approximate)
-            raise UnsupportedActivationError(
-                f"strict mode: the {rule.name} rule is exact only for ReLU, but this model uses {listed}; "
-                "pass strict=False to apply the generalised rule (documented in nbsaliency.rules)"
-            )
+        generalised = [use for use in recording.activation_uses if use.treatment == "generalised"]
+        opaque = [use for use in recording.activation_uses if use.treatment == "opaque (TorchScript)"]
+        if not generalised and not opaque:
+            return
+        advice = []
+        if generalised:
+            advice.append("strict=False applies the generalised rule to " + _listed(generalised)
+                          + " (documented in nbsaliency.rules)")
+        if opaque:
+            advice.append(f"the {rule.name} rule cannot reach inside a TorchScript module, so with strict=False "
+                          f"the plain gradient passes through {_listed(opaque)} (no rule for the activations in "
+                          "it); for the exact rule, pass the module un-scripted (its Python nn.Module)")
+        raise UnsupportedActivationError(
+            f"strict mode: the {rule.name} rule is exact only for ReLU, but this model uses "
+            f"{_listed(generalised + opaque)}; " + "; ".join(advice)
+        )
 
     # -- new forward passes, for methods that perturb the input -----------------------------------------
     def record(self, x: Tensor, *, rules: bool, keep: Sequence[str] | None = None,
@@ -322,3 +330,8 @@ def _check_options(method: str, valid: tuple[str, ...], options: dict[str, Any])
     if unknown:
         listed = ", ".join(valid) if valid else "none"
         raise TypeError(f"method {method!r} has no option {unknown[0]!r}; its options are: {listed}")
+
+
+def _listed(uses: Sequence[ActivationUse]) -> str:
+    """``"GELU in 'block.act', TorchScript module in 'scripted'"``."""
+    return ", ".join(f"{use.function} in {use.layer or 'the model'!r}" for use in uses)

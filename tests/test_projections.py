@@ -96,5 +96,5 @@ def test_a_method_registered_later_is_projectable(demo_model):
         torch.testing.assert_close(projected, expected)
     finally:
         del registry._REGISTRY["guided_copy_for_test"]
-    with pytest.raises(ProjectionMethodError, match="guided_copy_for_test"):
+    with pytest.raises(nbs.UnknownMethodError, match="guided_copy_for_test"):  # unregistered: unknown
         project_units(demo_model, images, "block2.conv2", 3, [4], [6], "guided_copy_for_test")

@@ -120,3 +120,20 @@ def test_strict_mode_refuses_rule_methods_on_a_model_with_an_opaque_submodule(mo
     with pytest.raises(nbs.UnsupportedActivationError, match="TorchScript module in 'scripted'"):
         session.attribute(1, "guided")
     assert torch.equal(session.attribute(1, "gradient"), nbs.attribute(model, x, 1))  # plain gradients are exact
+
+
+def test_strict_mode_error_says_what_strict_false_does_to_an_opaque_torchscript_part(model, x):
+    with pytest.raises(nbs.UnsupportedActivationError) as info:
+        nbs.Session(model, x, strict=True).attribute(1, "guided")
+    message = str(info.value)
+    assert "plain gradient passes through TorchScript module in 'scripted'" in message
+    assert "un-scripted" in message and "generalised rule" not in message
+
+
+def test_guided_with_strict_false_passes_the_plain_gradient_through_an_opaque_part():
+    torch.manual_seed(0)
+    only_scripted_relu = nn.Sequential(nn.Conv2d(3, 4, 3), torch.jit.script(nn.ReLU()), nn.Flatten(),
+                                       nn.Linear(4 * 6 * 6, 3))
+    images = torch.randn(2, 3, 8, 8)
+    guided = nbs.attribute(only_scripted_relu, images, 1, method="guided")
+    torch.testing.assert_close(guided, nbs.attribute(only_scripted_relu, images, 1))

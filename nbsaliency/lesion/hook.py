@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import TargetError, UnknownLayerError
+from ..layer_axes import ran_layer_channel_axis
 from ..optimize.capture import check_layers
 
 Fill = Literal["zero", "mean"] | float | Tensor
@@ -74,10 +75,11 @@ def check_fill(fill: Any) -> None:
 
 class LesionHook:
     """While entered: call ``call`` of module ``layer`` gets its units under ``mask_factory(unit shape)``
-    replaced by ``fill``. ``shapes`` records the output shape the layer had (``None`` until it ran)."""
+    replaced by ``fill``. ``shapes`` records the output shape the layer had (``None`` until it ran).
+    ``channel_axis=None``: read from the layer's layout on the first forward pass's input (one extra pass)."""
 
     def __init__(self, model: nn.Module, layer: str, mask_factory: MaskFactory | None, fill: Fill = "zero",
-                 channel_axis: int = 1, *, replicate_output: bool = False):
+                 channel_axis: int | None = 1, *, replicate_output: bool = False):
         check_fill(fill)
         self.model, self.layer, self.fill, self.channel_axis = model, layer, fill, channel_axis
         self.replicate_output = replicate_output
@@ -89,12 +91,23 @@ class LesionHook:
         self._calls = 0
         self._forwards = 0
         self._handles: list[Any] = []
+        self._detecting = False
 
     def _reset(self, module: nn.Module, args: Any) -> None:
+        if self._detecting:
+            return
         self._calls = 0
         self._forwards += 1
+        if self.channel_axis is None and self.mask_factory is not None and args and isinstance(args[0], Tensor):
+            self._detecting = True  # the layout pass runs the model once more, without the lesion
+            try:
+                self.channel_axis = ran_layer_channel_axis(self.model, args[0], self.layer)
+            finally:
+                self._detecting = False
 
     def _hook(self, module: nn.Module, args: Any, output: Any) -> Tensor | None:
+        if self._detecting:
+            return None
         self._calls += 1
         if self._calls != self.call:
             return None
@@ -106,6 +119,10 @@ class LesionHook:
         self.output_shape = tuple(output.shape)
         if self.mask_factory is None:
             return None
+        if self.channel_axis is None:
+            raise TargetError(f"the channel axis of {self.layer!r} could not be read from its layout (the model's "
+                              "first argument is not a tensor); pass channel_axis= (1 for (N, C, ...), -1 for "
+                              "(N, ..., C) and token sequences)")
         mask = self.mask_factory(self.output_shape[1:]).to(output.device)
         copies = mask.shape[0]
         if self.replicate_output:  # the R copies start here: the layers before ran once for all of them

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from ..layer_axes import ran_layer_channel_axis
 from ..validation import as_image_batch
 from .forward import as_list, probe, run
 from .hook import Fill, LesionHook
@@ -60,11 +61,16 @@ class Lesion:
     """A lesion of ``channels`` and/or ``units`` of ``layer``; see :func:`lesion`."""
 
     def __init__(self, model: nn.Module, layer: str, channels: int | Iterable[int] | Tensor | None = None, *,
-                 units: Iterable[UnitIndex] = (), fill: Fill = "zero", channel_axis: int = 1):
-        self.model, self.layer, self.fill, self.channel_axis = model, layer, fill, channel_axis
+                 units: Iterable[UnitIndex] = (), fill: Fill = "zero", channel_axis: int | None = None):
+        self.model, self.layer, self.fill = model, layer, fill
         self.channels = tuple(as_list(channels))
         self.units = tuple((u,) if isinstance(u, int) else tuple(int(i) for i in u) for u in units)
         self._hook = LesionHook(model, layer, self.mask, fill, channel_axis)  # checks the name and the fill
+
+    @property
+    def channel_axis(self) -> int | None:
+        """The layer's channel axis: given, or read from its layout (``None`` until the first forward pass)."""
+        return self._hook.channel_axis
 
     def mask(self, unit_shape: tuple[int, ...]) -> Tensor:
         """``(1, *unit_shape)`` bool: the lesioned units of a layer with this unit shape (indices checked)."""
@@ -91,6 +97,8 @@ class Lesion:
         two forward passes in eval mode, without gradients. Indices are checked against the layer's shape
         before the lesioned pass."""
         batch, _ = as_image_batch(self.model, x)
+        if self._hook.channel_axis is None:
+            self._hook.channel_axis = ran_layer_channel_axis(self.model, batch, self.layer)
         clean, unit_shape = probe(self.model, batch, self.layer, self.channel_axis)
         self.mask(unit_shape)  # TargetIndexError / TargetError before any lesioned pass
         lesioned = run(self.model, batch, LesionHook(self.model, self.layer, self.mask, self.fill, self.channel_axis))
@@ -102,7 +110,7 @@ class Lesion:
 
 
 def lesion(model: nn.Module, layer: str, channels: int | Iterable[int] | Tensor | None = None, *,
-           units: Iterable[UnitIndex] = (), fill: Fill = "zero", channel_axis: int = 1) -> Lesion:
+           units: Iterable[UnitIndex] = (), fill: Fill = "zero", channel_axis: int | None = None) -> Lesion:
     """Switch off ``channels`` (whole feature maps) and/or single ``units`` (``(c, y, x)`` index tuples, or ``i``
     in a flat layer) of ``layer``'s output, without editing the model.
 
@@ -113,8 +121,10 @@ def lesion(model: nn.Module, layer: str, channels: int | Iterable[int] | Tensor 
     ``fill``: ``"zero"`` (default); ``"mean"``, each lesioned unit takes its channel's mean over the image's
     positions (keeps the channel's average level, removes *where* it fired); a number; or a tensor of values per
     channel ``(C,)`` (e.g. the channel's mean over a dataset) or per unit. ``layer`` is a ``named_modules()``
-    name (``"name#2"``: the module's second call in a forward pass); the channel axis is 1 (``(N, C, ...)``),
-    ``channel_axis=-1`` for channels-last layers. Errors: :class:`~nbsaliency.UnknownLayerError` (close
+    name (``"name#2"``: the module's second call in a forward pass). The channel axis is read from the layer's
+    layout (:mod:`nbsaliency.layouts`; one extra forward pass): 1 for ``(N, C, ...)`` maps, the last axis for
+    channels-last maps (Swin) and token sequences (ViT: feature c of every token); ``channel_axis=`` overrides
+    it. Errors: :class:`~nbsaliency.UnknownLayerError` (close
     matches named) for a wrong layer, :class:`~nbsaliency.TargetIndexError` (valid range named) for a channel
     or unit outside the layer, raised by ``effect`` before the lesioned pass or by the first forward pass inside
     the ``with`` block.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..layer_axes import ran_layer_channel_axis
 from ..targets import Target
 from ..validation import as_image_batch
 from .forward import OutputView, Replicate, as_list, class_target, lesioned_values, probe
@@ -68,7 +69,7 @@ class LesionCurve:
 
 def lesion_sweep(model: nn.Module, x: Tensor, layer: str, target: Target | int | None = None, *,
                  channels: Iterable[int] | Tensor | None = None, fill: Fill = "zero", batch_size: int = 64,
-                 channel_axis: int = 1, replicate: Replicate = "auto") -> LesionSweep:
+                 channel_axis: int | None = None, replicate: Replicate = "auto") -> LesionSweep:
     """Remove each channel of ``layer`` alone (default: all of them) and record ``target`` (default: each image's
     predicted class's logit, pinned to the clean prediction; an int: that class's logit; ``nbs.Probability(c)``)
     on the images ``x`` ``(N, C, H, W)``. Eval mode, no gradients, the model unchanged.
@@ -77,12 +78,14 @@ def lesion_sweep(model: nn.Module, x: Tensor, layer: str, target: Target | int |
     copies are made - ``"layer"``: from the layer's output, so the layers before it run once per pass (fast for
     late layers); ``"input"``: from the images (the whole model per copy; right for any model); ``"auto"``
     (default): ``"layer"``, or ``"input"`` with a warning when the model cannot take copies made mid-way (a skip
-    connection joining an earlier batch). See :func:`lesion` for ``fill`` and ``channel_axis``; the same clear
+    connection joining an earlier batch). See :func:`lesion` for ``fill`` and ``channel_axis`` (default: read
+    from the layer's layout); the same clear
     errors for wrong layers and channels.
     """
     check_fill(fill)
     goal = class_target(target)
     batch, _ = as_image_batch(model, x)
+    channel_axis = ran_layer_channel_axis(model, batch, layer) if channel_axis is None else channel_axis
     clean_scores, unit_shape = probe(model, batch, layer, channel_axis)
     n_channels = channel_count(layer, unit_shape, channel_axis)
     swept = list(range(n_channels)) if channels is None else check_channels(layer, as_list(channels), n_channels)
@@ -95,13 +98,14 @@ def lesion_sweep(model: nn.Module, x: Tensor, layer: str, target: Target | int |
 
 def lesion_curve(model: nn.Module, x: Tensor, layer: str, order: Sequence[int] | Tensor,
                  target: Target | int | None = None, *, ks: Iterable[int] | None = None, fill: Fill = "zero",
-                 batch_size: int = 64, channel_axis: int = 1, replicate: Replicate = "auto") -> LesionCurve:
+                 batch_size: int = 64, channel_axis: int | None = None, replicate: Replicate = "auto") -> LesionCurve:
     """``target`` on ``x`` with the first k channels of ``order`` removed together, for each k of ``ks``
     (default 0, 1, ..., len(order)): pass ``lesion_sweep(...).ranking`` for "remove the k most important",
     a random permutation for the baseline. Batched like :func:`lesion_sweep`."""
     check_fill(fill)
     goal = class_target(target)
     batch, _ = as_image_batch(model, x)
+    channel_axis = ran_layer_channel_axis(model, batch, layer) if channel_axis is None else channel_axis
     clean_scores, unit_shape = probe(model, batch, layer, channel_axis)
     ordered = check_channels(layer, as_list(order), channel_count(layer, unit_shape, channel_axis))
     steps = list(range(len(ordered) + 1)) if ks is None else [int(k) for k in ks]

@@ -30,7 +30,9 @@ def smoothgrad(session: Session, targets: Sequence[Target], n_samples: int = 25,
     recommend 0.1-0.2).
 
     ``base`` is any gradient-family method: gradient, deconvnet, guided or input_x_gradient. ``seed`` (0 to
-    2**63 - 1) fixes the noise. ``batch_size``: images per forward pass (default: as many as a memory budget
+    2**63 - 1) fixes the noise; each image draws its noise from its own generator seeded with ``seed``, so an
+    image's map does not depend on the rest of the batch or its position in it.
+    ``batch_size``: images per forward pass (default: as many as a memory budget
     holds, see :mod:`nbsaliency.methods.perturbed`); ``progress(done, total)`` is called after each chunk of
     noisy copies; a set ``cancel`` event (``threading.Event``) stops with :class:`~nbsaliency.errors.Cancelled`.
     """
@@ -42,7 +44,13 @@ def smoothgrad(session: Session, targets: Sequence[Target], n_samples: int = 25,
     info = method_info(base)
     x = session.x.detach()
     spread = (x.flatten(1).amax(dim=1) - x.flatten(1).amin(dim=1)).view(-1, 1, 1, 1)
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn((n_samples, *x.shape), generator=generator, dtype=x.dtype).to(x.device)
+    noise = torch.stack([_image_noise(n_samples, x.shape[1:], seed, x.dtype) for _ in range(x.shape[0])], dim=1)
+    noise = noise.to(x.device)
     copies = x + noise * (noise_level * spread)
     return perturbed_mean_gradients(session, targets, copies, info.backward_rule, run, times_input=info.times_input)
+
+
+def _image_noise(n_samples: int, shape: torch.Size, seed: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(n_samples, *shape)`` standard normal noise for one image, from a generator seeded with ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn((n_samples, *shape), generator=generator, dtype=dtype)

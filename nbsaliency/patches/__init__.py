@@ -15,6 +15,7 @@ from .errors import (
     IndexBuildCancelled,
     IndexMismatchError,
     IndexRebuildWarning,
+    LayerNotIndexedError,
     ProjectionMethodError,
 )
 from .index import PatchIndex, TopArrays, TopUnit
@@ -24,7 +25,8 @@ from .targets import Units
 
 __all__ = [
     "projection_methods", "CorruptIndexError", "DatasetError", "DatasetItemError", "EmptyDatasetError",
-    "ImageSource", "IndexBuildCancelled", "IndexMismatchError", "IndexRebuildWarning", "Patch", "PatchIndex",
+    "ImageSource", "IndexBuildCancelled", "IndexMismatchError", "IndexRebuildWarning", "LayerNotIndexedError",
+    "Patch", "PatchIndex",
     "ProjectionMethodError", "TextProgress", "TopArrays", "TopUnit", "Units", "project_units", "top_patches",
     "ShardBuildError",
 ]

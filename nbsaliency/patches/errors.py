@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import InputError, NbsaliencyError
+import difflib
+
+from ..errors import InputError, NbsaliencyError, UnknownLayerError
 
 
 class DatasetError(InputError):
@@ -41,3 +43,18 @@ class IndexRebuildWarning(UserWarning):
 
 class ProjectionMethodError(NbsaliencyError, ValueError):
     """A method that cannot project a single unit in one backward pass (only the gradient family can)."""
+
+
+class LayerNotIndexedError(UnknownLayerError):
+    """A layer of the model that the patch index does not hold (a flat output, or left out with ``layers=``)."""
+
+    def __init__(self, name: str, indexed: list[str]):
+        self.name = name
+        self.close_matches = difflib.get_close_matches(name, indexed, n=5, cutoff=0.5)
+        preview = ", ".join(repr(m) for m in indexed[:8]) + (", ..." if len(indexed) > 8 else "")
+        ValueError.__init__(
+            self,
+            f"layer {name!r} is in the model but not in the patch index: the index holds the layers whose output "
+            f"has a grid of positions ((N, C, h, w) maps, channels-last maps, ViT token grids), so a flat output "
+            f"such as (N, classes) is not indexed, and with layers= at build time only those. Indexed layers: "
+            f"{preview or 'none'}")

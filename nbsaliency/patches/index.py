@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import TargetIndexError, UnknownLayerError
+from ..grad_mode import check_not_inference_mode
 from ..layouts import Layout
 from ..recording import parse_overrides
 from .build import build_tops
@@ -128,6 +129,7 @@ class PatchIndex:
         cluster: ``retries`` (Dask retries of a failing shard, default 1), ``shard_size`` (images per shard,
         whole batches) and ``worker_threads`` (torch threads per task).
         """
+        check_not_inference_mode("a patch index", _INFERENCE_REASON)
         source = ImageSource(dataset)
         layer_list = list(layers) if layers is not None else None
         if client is None:
@@ -182,10 +184,14 @@ class PatchIndex:
             "settings": settings_fingerprint(k, layers, offset, one_per_image)}
         return merged
 
-    def merge(self, *others: PatchIndex) -> PatchIndex:
-        """The index of the union of disjoint shards (``PatchIndex.merge(a, b)`` or ``a.merge(b, c)``);
-        equal to building over all images at once."""
-        shards = sorted((self, *others), key=lambda index: index.offset)
+    def merge(self: PatchIndex | Sequence[PatchIndex], *others: PatchIndex) -> PatchIndex:
+        """The index of the union of disjoint shards (``PatchIndex.merge(a, b)``, ``PatchIndex.merge([a, b])``
+        or ``a.merge(b, c)``); equal to building over all images at once."""
+        given = [*self, *others] if isinstance(self, list | tuple) else [self, *others]
+        bad = [type(shard).__name__ for shard in given if not isinstance(shard, PatchIndex)]
+        if bad:
+            raise TypeError(f"merge takes PatchIndex shards (as arguments or one list); got a {bad[0]}")
+        shards = sorted(given, key=lambda index: index.offset)
         first = shards[0]
         for shard in shards[1:]:
             if shard.k != first.k or shard._shapes != first._shapes or shard.one_per_image != first.one_per_image:
@@ -249,6 +255,7 @@ class PatchIndex:
         corrupted file is never used: it is rebuilt with an :class:`~nbsaliency.patches.IndexRebuildWarning`
         (or, when given, a call of ``notify(message)`` instead, e.g. to show the message in a widget).
         ``client`` (and the cluster options) build it on a Dask cluster, as :meth:`build` does."""
+        check_not_inference_mode("a patch index", _INFERENCE_REASON)
         if not isinstance(model, nn.Module):
             raise TypeError(f"load_or_build needs the model itself (its weights key the saved file); got "
                             f"{type(model).__name__} (a model factory works with build(..., client=))")
@@ -276,6 +283,10 @@ class PatchIndex:
                            client=client, **cluster)
         index.save(path)
         return index
+
+
+_INFERENCE_REASON = ("the build checks each recorded activation's version counter (that no later in-place operation "
+                     "overwrote it), and inference tensors have none")
 
 
 def _with_layouts(key: dict[str, Any], layouts: Mapping[str, Layout | str] | None) -> dict[str, Any]:

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..errors import UnknownMethodError
 from ..layouts import Layout
-from ..methods.registry import single_pass_methods
+from ..methods.registry import methods, single_pass_methods
 from ..model_state import model_device_and_dtype
 from ..receptive_field import Box, ReceptiveFields
 from ..session import Session
 from .dataset import ImageData, ImageSource
-from .errors import ProjectionMethodError
+from .errors import IndexMismatchError, LayerNotIndexedError, ProjectionMethodError
 from .index import PatchIndex
 from .targets import Units
 
@@ -56,6 +57,8 @@ def project_units(model: nn.Module, images: Tensor, layer: str, channel: int, ys
     ``(N, C, H, W)``, equal to ``attribute(model, images[i:i+1], Neuron(layer, channel, ys[i], xs[i]), method)``.
     ``(ys[i], xs[i])`` is a grid position in any layout (a token's patch-grid position in a ViT block)."""
     projectable = projection_methods()
+    if method not in methods():
+        raise UnknownMethodError(method, methods())
     if method not in projectable:
         raise ProjectionMethodError(
             f"method {method!r} cannot project single units in one batched backward pass; use one of "
@@ -74,6 +77,7 @@ def top_patches(model: nn.Module, dataset: ImageData | ImageSource, index: Patch
     calls. ``layouts``: as :class:`~nbsaliency.Session`'s (the same as the index was built with).
     """
     source = dataset if isinstance(dataset, ImageSource) else ImageSource(dataset)
+    _check_index_fits(model, source, index, layer)
     tops = index.top(layer, channel)
     device, _ = model_device_and_dtype(model)
     images = torch.stack([source.image(t.image) for t in tops])
@@ -89,3 +93,16 @@ def top_patches(model: nn.Module, dataset: ImageData | ImageSource, index: Patch
     return [Patch(layer, channel, t.value, t.image, t.y, t.x, box, box.crop(images[i]).detach(),
                   box.crop(projections[i]), images[i].detach())
             for i, (t, box) in enumerate(zip(tops, boxes, strict=True))]
+
+
+def _check_index_fits(model: nn.Module, source: ImageSource, index: PatchIndex, layer: str) -> None:
+    """:class:`LayerNotIndexedError` for a model layer the index does not hold; :class:`IndexMismatchError`
+    for a dataset too short to be the one the index was built on."""
+    if layer not in index.layers and layer.partition("#")[0].partition("[")[0] in dict(model.named_modules()):
+        raise LayerNotIndexedError(layer, index.layers)
+    end = index.offset + index.n_images
+    if source.length is not None and source.length < end:
+        raise IndexMismatchError(
+            f"the index was built on another dataset: it holds images {index.offset}..{end - 1} (built on a dataset "
+            f"of at least {end} images), but this dataset has {source.length}; pass the dataset the index was built on"
+        )

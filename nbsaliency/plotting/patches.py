@@ -25,7 +25,7 @@ def top_patches_figure(patches: Sequence[Patch], *, columns: int = 3, title: str
         left, right = axes[i // columns, 2 * (i % columns)], axes[i // columns, 2 * (i % columns) + 1]
         left.imshow(signed_rgb(patch.projection.detach().float().cpu(), clip).permute(1, 2, 0).numpy(),
                     interpolation="nearest")
-        right.imshow(to_image(patch.image), interpolation="nearest", cmap="gray")
+        right.imshow(to_image(patch.image).numpy(), interpolation="nearest", cmap="gray")
         left.set_title(f"{patch.value:.2f}", fontsize=8)
         right.set_title(f"img {patch.image_index} ({patch.y},{patch.x})", fontsize=7)
     first = patches[0]
