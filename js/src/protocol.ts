@@ -65,12 +65,15 @@ export interface DisplaySettings {
 }
 
 /**
- * One entry of the `layers` trait; `shape` has no batch axis.
+ * One entry of the `layers` trait; `shape` has no batch axis; `type` is the module's class name;
+ * `primary`: a layer a picker offers first (a convolution, a block output, the last layer; see
+ * :mod:`nbsaliency.explorer.layers`).
  */
 export interface LayerInfo {
   name: string;
   shape: number[];
   type: string;
+  primary: boolean;
 }
 
 /**

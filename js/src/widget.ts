@@ -75,6 +75,16 @@ function describe(sel: Selection, cat: Catalogue): string {
   return `${method} · ${what}`;
 }
 
+/**
+ * Key events inside the widget stay there (the ipywidgets convention): JupyterLab and Notebook 7 listen for
+ * their command-mode shortcuts ("a" inserts a cell, "r" makes it raw, arrows move between cells) on the
+ * document, after the event has bubbled out of the widget. The controls still get every key first.
+ */
+export function keepKeys(root: HTMLElement): void {
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  for (const type of ["keydown", "keyup", "keypress"]) root.addEventListener(type, (e) => e.stopPropagation());
+}
+
 export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
   const busyText = h("span", { class: "nbs-busy", role: "status" });
   const banner = h("div", { class: "nbs-error", role: "alert" });
@@ -136,6 +146,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     h("div", { class: "nbs-panels" }, inputPanel.element, attribution.element),
     grid.element,
   );
+  keepKeys(root);
   el.append(root);
   const context: PanelContext = {
     model,

@@ -232,7 +232,7 @@ class ExplorerBackend:
     def _compute(self, selection: Selection) -> Result:
         info = method_info(selection.method)
         session = self.session(selection.image_index)
-        activations = session.activations(selection.layer)[0]  # also checks the layer name
+        activations = session.activation_maps(selection.layer)[0]  # (C, h, w) in every layout; checks the name
         target, selection = self.target(selection, session)
         options = {}
         if info.takes_layer and info.layer_usable is not None and info.layer_usable(session, selection.layer):

@@ -89,11 +89,14 @@ class DisplaySettings(TypedDict):
 
 
 class LayerInfo(TypedDict):
-    """One entry of the ``layers`` trait; ``shape`` has no batch axis."""
+    """One entry of the ``layers`` trait; ``shape`` has no batch axis; ``type`` is the module's class name;
+    ``primary``: a layer a picker offers first (a convolution, a block output, the last layer; see
+    :mod:`nbsaliency.explorer.layers`)."""
 
     name: str
     shape: list[int]
     type: str
+    primary: bool
 
 
 class MethodInfo(TypedDict):

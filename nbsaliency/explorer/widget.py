@@ -21,6 +21,7 @@ from . import protocol
 from .attribution import error_message, result_message, selection_fields
 from .backend import ExplorerBackend, Result, Selection
 from .figure import explorer_figure, figure_png
+from .layers import layer_infos
 from .panel import Panel, message_table
 from .panels import PANELS
 from .patches import IndexSpec
@@ -105,7 +106,7 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
         self._panels: dict[str, Panel] = {}
         selection = self._backend.default_selection()
         super().__init__(
-            layers=[protocol.LayerInfo(name=n, shape=list(s), type=t) for n, s, t in self._backend.layers],
+            layers=layer_infos(self._backend.model, self._backend.layers),
             methods=[protocol.MethodInfo(name=n, label=label, rgb_view=rgb) for n, label, rgb in self._backend.methods],
             labels=self._backend.labels,
             n_images=len(self._backend.inputs),

@@ -12,9 +12,9 @@ import {
   withLayer,
 } from "../../js/src/lib/selection";
 
-const conv: LayerInfo = { name: "features.3", shape: [16, 8, 8], type: "Conv2d" };
-const small: LayerInfo = { name: "features.8", shape: [32, 4, 4], type: "Conv2d" };
-const fc: LayerInfo = { name: "classifier.1", shape: [10], type: "Linear" };
+const conv: LayerInfo = { name: "features.3", shape: [16, 8, 8], type: "Conv2d", primary: true };
+const small: LayerInfo = { name: "features.8", shape: [32, 4, 4], type: "Conv2d", primary: true };
+const fc: LayerInfo = { name: "classifier.1", shape: [10], type: "Linear", primary: true };
 
 const base: Selection = {
   image_index: 0,
@@ -100,7 +100,7 @@ describe("selectionFrom", () => {
   });
 
   it("turns a neuron target with a position on, and back to channel when the position is cleared", () => {
-    const spatial = layerGeometry({ name: "c", shape: [4, 8, 8], type: "Conv2d" });
+    const spatial = layerGeometry({ name: "c", shape: [4, 8, 8], type: "Conv2d", primary: true });
     expect(withPosition({ ...base, target: "logit" }, [1, 2], spatial)).toMatchObject({ position: [1, 2], target: "neuron" });
     expect(withPosition({ ...base, target: "neuron" }, [], spatial)).toMatchObject({ position: [], target: "channel" });
     expect(withPosition({ ...base, target: "logit" }, [], spatial)).toMatchObject({ position: [], target: "logit" });

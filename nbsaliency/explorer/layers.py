@@ -1,0 +1,35 @@
+"""The layer catalogue a view shows: each captured layer with its shape, module type and whether it is one of
+the *primary* layers a picker offers first.
+
+Primary layers are the ones practitioners pick: convolutions (their maps are the features), block outputs (a
+module with children that is not a plain container: a ResNet ``Bottleneck``, a ViT ``EncoderBlock``) and the
+model's last layer. The rest (batch norms, activations, pools, a block's inner linear layers, the stages, which
+repeat their last block's output) stay one step away: the picker's search and its "all layers" switch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from . import protocol
+
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+def is_primary(module: nn.Module | None, type_name: str) -> bool:
+    """True for a convolution or a block (a module with children that is not a plain container)."""
+    if "Conv" in type_name:
+        return True
+    return module is not None and any(module.children()) and not isinstance(module, CONTAINERS)
+
+
+def layer_infos(model: nn.Module, layers: Sequence[tuple[str, Sequence[int], str]]) -> list[protocol.LayerInfo]:
+    """``layers`` (name, shape without batch axis, module type; forward order) as ``LayerInfo`` entries, the
+    last layer always primary. A repeated call of one module (``relu#2``) is that module's."""
+    modules = dict(model.named_modules())
+    last = len(layers) - 1
+    return [protocol.LayerInfo(name=name, shape=list(shape), type=type_name,
+                               primary=i == last or is_primary(modules.get(name.split("#")[0]), type_name))
+            for i, (name, shape, type_name) in enumerate(layers)]
