@@ -298,6 +298,12 @@ class NotebookPage:
     def control(self, label: str) -> Any:
         return self.widget.get_by_label(label, exact=True)
 
+    def pick_layer(self, name: str) -> None:
+        """Type a layer's name in the Layer picker (a combobox) and press Enter, as a person does."""
+        field = self.control("Layer")
+        field.fill(name)
+        field.press("Enter")
+
     def alert(self) -> Any:
         return self.widget.get_by_role("alert")
 
