@@ -115,7 +115,7 @@ def test_lab_search_a_layer_by_name_and_see_its_type_and_shape(lab_resnet: Noteb
     nb = lab_resnet
     layer = nb.control("Layer")
     layer.fill("relu#3")  # not a primary layer: search reaches it
-    options = nb.widget.get_by_role("option")
+    options = nb.widget.get_by_role("listbox", name="Layers").get_by_role("option")
     labels = [options.nth(i).get_attribute("aria-label") for i in range(options.count())]
     assert len(labels) == 16 and "layer4.2.relu#3, ReLU, 2048×7×7" in labels
     seq = nb.painted_seq()

@@ -3,7 +3,6 @@ import type { LayerInfo, Selection } from "../../js/src/protocol";
 import {
   formatNeuron,
   layerGeometry,
-  layerOptionText,
   parseNeuron,
   positionFromClick,
   changedFields,
@@ -31,7 +30,6 @@ describe("layer geometry", () => {
     expect(layerGeometry(conv)).toEqual({ channels: 16, h: 8, w: 8, spatial: true });
     expect(layerGeometry(fc)).toEqual({ channels: 10, h: 1, w: 1, spatial: false });
     expect(layerGeometry(undefined)).toEqual({ channels: 1, h: 1, w: 1, spatial: false });
-    expect(layerOptionText(conv)).toBe("features.3 (16×8×8)");
   });
 });
 

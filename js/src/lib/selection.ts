@@ -21,11 +21,6 @@ export function layerGeometry(layer: LayerInfo | undefined): LayerGeometry {
   return { channels: shape.length > 0 ? shape[0] : 1, h: 1, w: 1, spatial: false };
 }
 
-/** "name (C×H×W)" as shown in the Layer select. */
-export function layerOptionText(layer: LayerInfo): string {
-  return `${layer.name} (${layer.shape.join("×")})`;
-}
-
 export const TARGET_TEXT: Record<TargetKind, string> = {
   logit: "Class score (logit)",
   probability: "Class probability (softmax)",
