@@ -76,12 +76,18 @@ function describe(sel: Selection, cat: Catalogue): string {
 }
 
 /**
- * Key events inside the widget stay there (the ipywidgets convention): JupyterLab and Notebook 7 listen for
- * their command-mode shortcuts ("a" inserts a cell, "r" makes it raw, arrows move between cells) on the
- * document, after the event has bubbled out of the widget. The controls still get every key first.
+ * Key events inside the widget stay there (the ipywidgets convention). JupyterLab listens for its command-mode
+ * shortcuts ("a" inserts a cell, "r" makes it raw, arrows move between cells) on the document after the event
+ * has bubbled out of the widget: stopped at the root. Notebook 7 listens before (capture phase), and its
+ * command-mode selectors match the focused control itself; Lumino skips any event whose target (or an
+ * element between it and the match) carries `data-lm-suppress-shortcuts`, so every element that takes focus
+ * in the widget gets it. The controls still get every key.
  */
 export function keepKeys(root: HTMLElement): void {
   root.setAttribute("data-lm-suppress-shortcuts", "true");
+  root.addEventListener("focusin", (e) => {
+    if (e.target instanceof Element) e.target.setAttribute("data-lm-suppress-shortcuts", "true");
+  });
   for (const type of ["keydown", "keyup", "keypress"]) root.addEventListener(type, (e) => e.stopPropagation());
 }
 

@@ -313,6 +313,8 @@ class NotebookPage:
         cells = self.page.locator(".jp-Notebook .jp-Cell")
         before = cells.count()
         last = cells.nth(before - 1)
+        # Leave the widget first, as a person clicking elsewhere does: keys typed in it stay in it.
+        self.page.evaluate("() => document.activeElement?.blur()")
         last.locator(".jp-InputPrompt").click()  # selects the cell without entering edit mode
         self.page.keyboard.press("Escape")
         self.page.keyboard.press("b")

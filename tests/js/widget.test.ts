@@ -283,6 +283,10 @@ describe("the view", () => {
       expect(reached).toEqual([]);
       expect(model.selects.at(-1)?.selection).toMatchObject({ layer: "features.3" });
       expect(root().getAttribute("data-lm-suppress-shortcuts")).toBe("true");
+      // a control that took focus is marked itself (Notebook 7 matches shortcuts on the focused element)
+      const method = byLabel(el, "Method");
+      method.focus();
+      expect(method.getAttribute("data-lm-suppress-shortcuts")).toBe("true");
     } finally {
       document.removeEventListener("keydown", onDocument);
       document.removeEventListener("keyup", onDocument);
