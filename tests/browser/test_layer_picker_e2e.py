@@ -1,12 +1,11 @@
 """End to end on the models people bring: a ResNet-50-sized model (about 200 layers, 2048 channels in layer4)
-and a ViT-style one, in JupyterLab 4 and Notebook 7. Keys typed in the widget stay in the widget (no cell is
-inserted or changes type, focus stays); the Layer picker finds a layer by name; 2048 activation maps build only
-the tiles in view; a token block's activation maps are on its token grid."""
+in JupyterLab 4 and Notebook 7. Keys typed in the widget stay in the widget (no cell is inserted or changes type,
+focus stays); the Layer picker finds a layer by name; 2048 activation maps build only the tiles in view.
+(test_vit_e2e.py has the ViT-style model: one notebook page per module.)"""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,10 +36,14 @@ def open_explorer(browser: object, server: JupyterServer, model: str) -> Iterato
     name = write_notebook(server.root_dir, f"{model}-{server.app}.ipynb", model)
     page = NotebookPage(browser.new_page(), server)
     try:
-        page.open(name, timeout=FIRST_PAINT_S)
-        page.run_all()
-        page.wait_first_paint(timeout=FIRST_PAINT_S)
-        page.wait_all_executed(timeout=FIRST_PAINT_S)
+        try:
+            page.open(name, timeout=FIRST_PAINT_S)
+            page.run_all()
+            page.wait_first_paint(timeout=FIRST_PAINT_S)
+            page.wait_all_executed(timeout=FIRST_PAINT_S)
+        except Exception:
+            page.save_artifacts(f"open-{name}")
+            raise
         yield page
     finally:
         page.page.close()
@@ -49,11 +52,6 @@ def open_explorer(browser: object, server: JupyterServer, model: str) -> Iterato
 @pytest.fixture(scope="module")
 def lab_resnet(browser: object, lab_server: JupyterServer) -> Iterator[NotebookPage]:
     yield from open_explorer(browser, lab_server, "resnet")
-
-
-@pytest.fixture(scope="module")
-def lab_vit(browser: object, lab_server: JupyterServer) -> Iterator[NotebookPage]:
-    yield from open_explorer(browser, lab_server, "vit")
 
 
 @pytest.fixture(scope="module")
@@ -150,17 +148,6 @@ def test_lab_2048_activation_maps_build_only_the_tiles_in_view_and_find_the_stro
     find.fill("1999")
     find.press("Enter")
     assert section.locator('.nbs-act-cell[data-channel="1999"]').is_visible()
-
-
-def test_lab_a_token_block_shows_its_activation_maps_on_the_token_grid(lab_vit: NotebookPage):
-    nb = lab_vit
-    seq = nb.painted_seq()
-    nb.pick_layer("blocks.1")
-    nb.wait_painted(after=seq, timeout=REPAINT_S)
-    heading = nb.page.locator(".nbs-activations h3").inner_text()
-    assert re.search(r"blocks\.1 \(32 channels, 14×14\)", heading), heading
-    assert nb.page.locator(".nbs-act-cell canvas").first.evaluate("(c) => [c.width, c.height]") == [14, 14]
-    assert nb.alert().is_hidden()
 
 
 def test_notebook7_keys_typed_in_the_widget_stay_there(notebook7_resnet: NotebookPage):
