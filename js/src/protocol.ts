@@ -66,7 +66,9 @@ export interface DisplaySettings {
 
 /**
  * One entry of the `layers` trait; `shape` has no batch axis; `type` is the module's class name;
- * `primary`: a layer a picker offers first (a convolution, a block output, the last layer; see
+ * `primary`: a layer a picker offers first (a convolution, a block output, the last layer); `maps`: the
+ * shape of its activation maps, `[C, h, w]` in every layout (a ViT block's `[D, 14, 14]` where `shape`
+ * is `[197, D]`) or `[D]` for flat layers: what "channel" and "position" mean there (see
  * :mod:`nbsaliency.explorer.layers`).
  */
 export interface LayerInfo {
@@ -74,6 +76,7 @@ export interface LayerInfo {
   shape: number[];
   type: string;
   primary: boolean;
+  maps: number[];
 }
 
 /**

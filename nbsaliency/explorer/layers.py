@@ -9,10 +9,11 @@ repeat their last block's output) stay one step away: the picker's search and it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
+from ..errors import NbsaliencyError
 from . import protocol
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -25,11 +26,24 @@ def is_primary(module: nn.Module | None, type_name: str) -> bool:
     return module is not None and any(module.children()) and not isinstance(module, CONTAINERS)
 
 
-def layer_infos(model: nn.Module, layers: Sequence[tuple[str, Sequence[int], str]]) -> list[protocol.LayerInfo]:
+def map_shape(maps: Callable[[str], Sequence[int]], name: str, shape: Sequence[int]) -> list[int]:
+    """The shape of ``name``'s activation maps without batch axis (``maps``, e.g. a session's
+    ``activation_maps(name).shape``): ``(C, h, w)`` in every layout, ``(D,)`` for flat layers; the output
+    shape itself when the maps cannot be had (a layout that cannot be detected: choosing that layer then
+    names the ``layouts=`` fix)."""
+    try:
+        return list(maps(name)[1:])
+    except NbsaliencyError:  # e.g. LayoutError: the error comes back, in words, when that layer is chosen
+        return list(shape)
+
+
+def layer_infos(model: nn.Module, layers: Sequence[tuple[str, Sequence[int], str]],
+                maps: Callable[[str], Sequence[int]]) -> list[protocol.LayerInfo]:
     """``layers`` (name, shape without batch axis, module type; forward order) as ``LayerInfo`` entries, the
-    last layer always primary. A repeated call of one module (``relu#2``) is that module's."""
+    last layer always primary, ``maps`` giving each layer's activation-map shape with batch axis (see
+    :func:`map_shape`). A repeated call of one module (``relu#2``) is that module's."""
     modules = dict(model.named_modules())
     last = len(layers) - 1
-    return [protocol.LayerInfo(name=name, shape=list(shape), type=type_name,
+    return [protocol.LayerInfo(name=name, shape=list(shape), type=type_name, maps=map_shape(maps, name, shape),
                                primary=i == last or is_primary(modules.get(name.split("#")[0]), type_name))
             for i, (name, shape, type_name) in enumerate(layers)]

@@ -106,7 +106,8 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
         self._panels: dict[str, Panel] = {}
         selection = self._backend.default_selection()
         super().__init__(
-            layers=layer_infos(self._backend.model, self._backend.layers),
+            layers=layer_infos(self._backend.model, self._backend.layers,
+                               lambda name: self._backend.session(0).activation_maps(name).shape),
             methods=[protocol.MethodInfo(name=n, label=label, rgb_view=rgb) for n, label, rgb in self._backend.methods],
             labels=self._backend.labels,
             n_images=len(self._backend.inputs),

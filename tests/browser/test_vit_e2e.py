@@ -28,3 +28,6 @@ def test_lab_a_token_block_shows_its_activation_maps_on_the_token_grid(lab_vit: 
     assert re.search(r"blocks\.1 \(32 channels, 14×14\)", heading), heading
     assert nb.page.locator(".nbs-act-cell canvas").first.evaluate("(c) => [c.width, c.height]") == [14, 14]
     assert nb.alert().is_hidden()
+    # channels are the block's 32 features, positions are on the token grid
+    assert nb.control("Channel").get_attribute("max") == "31"
+    assert nb.control("Neuron").is_enabled()

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { LayerPicker } from "../../js/src/panels/attribution/layerpicker";
 import type { LayerInfo } from "../../js/src/protocol";
 
-const L = (name: string, type: string, primary: boolean): LayerInfo => ({ name, type, primary, shape: [4, 2, 2] });
+const L = (name: string, type: string, primary: boolean): LayerInfo => ({ name, type, primary, shape: [4, 2, 2], maps: [4, 2, 2] });
 const LAYERS = [
   L("conv1", "Conv2d", true),
   L("relu", "ReLU", false),

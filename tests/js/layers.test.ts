@@ -11,7 +11,7 @@ import {
 } from "../../js/src/lib/layers";
 import type { LayerInfo } from "../../js/src/protocol";
 
-const L = (name: string, type: string, primary: boolean, shape = [8, 4, 4]): LayerInfo => ({ name, type, primary, shape });
+const L = (name: string, type: string, primary: boolean, shape = [8, 4, 4]): LayerInfo => ({ name, type, primary, shape, maps: shape });
 
 // A ResNet-shaped slice of a layer list, in forward order.
 const LAYERS: LayerInfo[] = [

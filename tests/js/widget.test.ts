@@ -17,9 +17,9 @@ const TRAITS = {
   signed: false,
   clip_percentile: 99.5,
   layers: [
-    { name: "features.0", shape: [4, 2, 2], type: "Conv2d", primary: true },
-    { name: "features.3", shape: [8, 1, 1], type: "Conv2d", primary: true },
-    { name: "fc", shape: [3], type: "Linear", primary: true },
+    { name: "features.0", shape: [4, 2, 2], type: "Conv2d", primary: true, maps: [4, 2, 2] },
+    { name: "features.3", shape: [8, 1, 1], type: "Conv2d", primary: true, maps: [8, 1, 1] },
+    { name: "fc", shape: [3], type: "Linear", primary: true, maps: [3] },
   ],
   methods: [
     { name: "gradient", label: "Gradient", rgb_view: false },
