@@ -49,14 +49,35 @@ def open_explorer(browser: object, server: JupyterServer, model: str) -> Iterato
         page.page.close()
 
 
-@pytest.fixture(scope="module")
-def lab_resnet(browser: object, lab_server: JupyterServer) -> Iterator[NotebookPage]:
-    yield from open_explorer(browser, lab_server, "resnet")
+def own_server(app: str, factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """A server of this module's own (its own workspace too: a shared JupyterLab workspace would reopen this
+    module's notebooks in the next module's page)."""
+    root = factory.mktemp(f"{app}-models")
+    server = JupyterServer(app, root, log_path=factory.mktemp(f"{app}-models-log") / f"jupyter-{app}.log")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
-def notebook7_resnet(browser: object, notebook_server: JupyterServer) -> Iterator[NotebookPage]:
-    yield from open_explorer(browser, notebook_server, "resnet")
+def lab_models_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    yield from own_server("lab", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def notebook_models_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    yield from own_server("notebook", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def lab_resnet(browser: object, lab_models_server: JupyterServer) -> Iterator[NotebookPage]:
+    yield from open_explorer(browser, lab_models_server, "resnet")
+
+
+@pytest.fixture(scope="module")
+def notebook7_resnet(browser: object, notebook_models_server: JupyterServer) -> Iterator[NotebookPage]:
+    yield from open_explorer(browser, notebook_models_server, "resnet")
 
 
 def notebook_state(nb: NotebookPage) -> tuple[int, list[str]]:

@@ -9,14 +9,19 @@ from collections.abc import Iterator
 import pytest
 
 from tests.browser.jupyter_server import JupyterServer, NotebookPage
-from tests.browser.test_layer_picker_e2e import REPAINT_S, open_explorer
+from tests.browser.test_layer_picker_e2e import REPAINT_S, open_explorer, own_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def lab_vit(browser: object, lab_server: JupyterServer) -> Iterator[NotebookPage]:
-    yield from open_explorer(browser, lab_server, "vit")
+def lab_vit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    yield from own_server("lab", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def lab_vit(browser: object, lab_vit_server: JupyterServer) -> Iterator[NotebookPage]:
+    yield from open_explorer(browser, lab_vit_server, "vit")
 
 
 def test_lab_a_token_block_shows_its_activation_maps_on_the_token_grid(lab_vit: NotebookPage):
