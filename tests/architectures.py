@@ -7,6 +7,9 @@ the pinned torch, so these are defined here). Widths and depths are small for te
 - :class:`SwinStyle`: patch embedding then a permute to channels-last; blocks work on ``(N, H, W, C)`` tensors
   (LayerNorm over C, window attention, MLP), patch merging halves H and W (as Swin-T).
 - :class:`VGGStyle`: VGG's conv / in-place ReLU / max-pool stacks (``inplace`` selectable, for by-hand checks).
+- :class:`ResNetStyle`: ResNet-50's module tree and channel counts (bottlenecks [3, 4, 6, 3], one ReLU module
+  called three times per block, ``layer4`` with 2048 channels at 7 x 7; about 200 layers) with narrow inner
+  widths.
 """
 
 from __future__ import annotations
@@ -176,10 +179,54 @@ class VGGStyle(nn.Module):
         return self.classifier(self.avgpool(self.features(x)).flatten(1))
 
 
+class Bottleneck(nn.Module):
+    """torchvision's ResNet bottleneck: 1x1 - 3x3 (stride) - 1x1 convs with batch norms, one ReLU module used
+    three times (``relu``, ``relu#2``, ``relu#3``), a ``downsample`` (conv + BN) where the shape changes."""
+
+    def __init__(self, cin: int, mid: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid)
+        self.conv2, self.bn2 = nn.Conv2d(mid, mid, 3, stride, 1, bias=False), nn.BatchNorm2d(mid)
+        self.conv3, self.bn3 = nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                           if stride != 1 or cin != cout else None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNetStyle(nn.Module):
+    """ResNet-50's names, depths and output channels (256 / 512 / 1024 / 2048) with inner widths of ``width``
+    times 1, 2, 4, 8 (ResNet-50 has 64): ``layer4.2`` is ``(N, 2048, 7, 7)`` at 224 px."""
+
+    def __init__(self, width: int = 4, n_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 7, 2, 3, bias=False)
+        self.bn1, self.relu, self.maxpool = nn.BatchNorm2d(16), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+        cin = 16
+        for i, (blocks, cout) in enumerate(zip([3, 4, 6, 3], [256, 512, 1024, 2048], strict=True)):
+            stage = []
+            for b in range(blocks):
+                stage.append(Bottleneck(cin, width * 2 ** i, cout, 2 if b == 0 and i > 0 else 1))
+                cin = cout
+            setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2048, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(self.avgpool(x).flatten(1))
+
+
 def make(name: str, seed: int = 0, **kwargs) -> nn.Module:
-    """One of ``"vit"``, ``"swin"``, ``"vgg"`` with deterministic random weights, in eval mode."""
+    """One of ``"vit"``, ``"swin"``, ``"vgg"``, ``"resnet"`` with deterministic random weights, in eval mode."""
     torch.manual_seed(seed)
-    model = {"vit": ViTStyle, "swin": SwinStyle, "vgg": VGGStyle}[name](**kwargs)
+    model = {"vit": ViTStyle, "swin": SwinStyle, "vgg": VGGStyle, "resnet": ResNetStyle}[name](**kwargs)
     return model.eval()
 
 

@@ -82,11 +82,11 @@ def test_one_class_per_image_equals_each_image_alone(method, options, batch_size
 
 def test_one_probability_per_image_with_smoothgrad_noise_equals_the_pinned_logit_per_copy():
     """With noise, image i's copies must be explained for class i: compare with Probability(c) per image on
-    the same noisy copies (same seed: the noise of image i is the i-th slice of the batch's noise)."""
+    the same noisy copies (same seed: each image draws its noise from its own generator seeded with it)."""
     model, x = make_model("vgg"), make_input(2)
     got = nbs.attribute(model, x, nbs.Probability(np.array([0, 4])), "smoothgrad", n_samples=4, batch_size=2)
     for i, c in enumerate((0, 4)):
-        noise = torch.randn((4, *x.shape), generator=torch.Generator().manual_seed(0))[:, i]
+        noise = torch.randn((4, *x.shape[1:]), generator=torch.Generator().manual_seed(0))
         spread = x[i].max() - x[i].min()
         grads = []
         for k in range(4):

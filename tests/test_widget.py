@@ -44,7 +44,8 @@ def select(explorer: Explorer, request_id, **selection):
 def test_catalogue_traits_come_from_the_engine(explorer):
     assert [m["name"] for m in explorer.methods] == nbs.methods()
     assert {m["name"] for m in explorer.methods if m["rgb_view"]} == {"deconvnet", "guided", "guided_gradcam"}
-    assert explorer.layers[0] == {"name": "features.0", "shape": [8, 16, 16], "type": "Conv2d"}
+    assert explorer.layers[0] == {"name": "features.0", "shape": [8, 16, 16], "type": "Conv2d", "primary": True,
+                                  "maps": [8, 16, 16]}
     assert explorer.labels == ["disc", "square", "ring", "star", "cross"] and explorer.n_images == 3
     assert explorer.layer == "features.7"  # the last spatial maps of a leaf module
 

@@ -79,6 +79,22 @@ function describe(sel: Selection, cat: Catalogue, methodLayer = ""): string {
   return `${method} · ${what}${methodLayer && methodLayer !== sel.layer ? ` · maps of ${methodLayer}` : ""}`;
 }
 
+/**
+ * Key events inside the widget stay there (the ipywidgets convention). JupyterLab listens for its command-mode
+ * shortcuts ("a" inserts a cell, "r" makes it raw, arrows move between cells) on the document after the event
+ * has bubbled out of the widget: stopped at the root. Notebook 7 listens before (capture phase), and its
+ * command-mode selectors match the focused control itself; Lumino skips any event whose target (or an
+ * element between it and the match) carries `data-lm-suppress-shortcuts`, so every element that takes focus
+ * in the widget gets it. The controls still get every key.
+ */
+export function keepKeys(root: HTMLElement): void {
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  root.addEventListener("focusin", (e) => {
+    if (e.target instanceof Element) e.target.setAttribute("data-lm-suppress-shortcuts", "true");
+  });
+  for (const type of ["keydown", "keyup", "keypress"]) root.addEventListener(type, (e) => e.stopPropagation());
+}
+
 export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
   const busyText = h("span", { class: "nbs-busy", role: "status" });
   const banner = h("div", { class: "nbs-error", role: "alert" });
@@ -147,6 +163,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     h("div", { class: "nbs-panels" }, inputPanel.element, attribution.element),
     grid.element,
   );
+  keepKeys(root);
   el.append(root);
   const context: PanelContext = {
     model,

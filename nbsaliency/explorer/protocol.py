@@ -93,11 +93,17 @@ class DisplaySettings(TypedDict):
 
 
 class LayerInfo(TypedDict):
-    """One entry of the ``layers`` trait; ``shape`` has no batch axis."""
+    """One entry of the ``layers`` trait; ``shape`` has no batch axis; ``type`` is the module's class name;
+    ``primary``: a layer a picker offers first (a convolution, a block output, the last layer); ``maps``: the
+    shape of its activation maps, ``[C, h, w]`` in every layout (a ViT block's ``[D, 14, 14]`` where ``shape``
+    is ``[197, D]``) or ``[D]`` for flat layers: what "channel" and "position" mean there (see
+    :mod:`nbsaliency.explorer.layers`)."""
 
     name: str
     shape: list[int]
     type: str
+    primary: bool
+    maps: list[int]
 
 
 class MethodInfo(TypedDict):

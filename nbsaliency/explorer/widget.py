@@ -22,6 +22,7 @@ from .attribution import error_message, result_message, selection_fields
 from .backend import ExplorerBackend, Result, Selection
 from .background import Background, Job
 from .figure import explorer_figure, figure_png
+from .layers import layer_infos
 from .panel import Panel, message_table
 from .panels import PANELS
 from .patches import IndexSpec
@@ -122,7 +123,8 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
         self._panels: dict[str, Panel] = {}
         selection = self._backend.default_selection()
         super().__init__(
-            layers=[protocol.LayerInfo(name=n, shape=list(s), type=t) for n, s, t in self._backend.layers],
+            layers=layer_infos(self._backend.model, self._backend.layers,
+                               lambda name: self._backend.session(0).activation_maps(name).shape),
             methods=[protocol.MethodInfo(name=n, label=label, rgb_view=rgb) for n, label, rgb in self._backend.methods],
             labels=self._backend.labels,
             n_images=len(self._backend.inputs),

@@ -298,6 +298,12 @@ class NotebookPage:
     def control(self, label: str) -> Any:
         return self.widget.get_by_label(label, exact=True)
 
+    def pick_layer(self, name: str) -> None:
+        """Type a layer's name in the Layer picker (a combobox) and press Enter, as a person does."""
+        field = self.control("Layer")
+        field.fill(name)
+        field.press("Enter")
+
     def alert(self) -> Any:
         return self.widget.get_by_role("alert")
 
@@ -307,6 +313,8 @@ class NotebookPage:
         cells = self.page.locator(".jp-Notebook .jp-Cell")
         before = cells.count()
         last = cells.nth(before - 1)
+        # Leave the widget first, as a person clicking elsewhere does: keys typed in it stay in it.
+        self.page.evaluate("() => document.activeElement?.blur()")
         last.locator(".jp-InputPrompt").click()  # selects the cell without entering edit mode
         self.page.keyboard.press("Escape")
         self.page.keyboard.press("b")

@@ -43,7 +43,7 @@ def test_lab_controls_repaint_and_reach_the_kernel(lab_tour: NotebookPage):
     assert nb.painted_seq() >= 1
     # A class score does not depend on the layer or channel; a channel target does.
     change_and_wait(nb, lambda: nb.control("Target").select_option("channel"))
-    change_and_wait(nb, lambda: nb.control("Layer").select_option("block2.conv2"))
+    change_and_wait(nb, lambda: nb.pick_layer("block2.conv2"))
     change_and_wait(nb, lambda: nb.control("Method").select_option("deconvnet"))
     change_and_wait(nb, lambda: set_channel(nb, 5))
 

@@ -36,7 +36,7 @@ def test_lab_patch_grid_follows_the_channel_and_a_click_opens_the_patch(lab_tour
 
     # One change at a time: a result arriving while a typed channel is not yet committed would reset the field.
     seq = nb.painted_seq()
-    nb.control("Layer").select_option("block2.conv2")
+    nb.pick_layer("block2.conv2")
     nb.wait_painted(after=seq, timeout=REPAINT_S)
     set_channel(nb, 5)
     wait_grid(nb, "block2.conv2", 5)

@@ -8,6 +8,7 @@ import {
   indexText,
   patchLabel,
   upscale,
+  patchScale,
 } from "../../js/src/panels/patches/state";
 
 const KEY: GridKey = { layer: "block2.conv2", channel: 3, method: "guided" };
@@ -128,6 +129,25 @@ describe("words", () => {
     expect(gridCaption(msg, (m) => m.toUpperCase())).toBe(
       "block2.conv2 · channel 3 · top 1 patches · projections: DECONVNET (Grad-CAM cannot project single units)",
     );
+  });
+
+  it("fits three tiles in the panel at every receptive-field size, never cut at the right edge", () => {
+    // a row as patches.css lays it out: per tile padding 3 + border 2 each side, 3 px between the two crops,
+    // each crop a 1-px border each side;
+    // 6 px between tiles
+    const rowWidth = (scale: number, w: number) => 3 * (2 * w * scale + 3 + 2 * 3 + 2 * 2 + 2 * 2) + 2 * 6;
+    for (const panel of [320, 480, 700, 1000]) {
+      for (const size of [3, 11, 35, 99, 195, 224, 427]) {
+        const scale = patchScale(panel, size, size);
+        expect(rowWidth(scale, size), `${size}-px crops in ${panel} px`).toBeLessThanOrEqual(panel + 1e-9);
+        expect(scale).toBeLessThanOrEqual(upscale(size, size));
+      }
+    }
+    // small crops keep their whole-number upscale when there is room; a late layer's crop shrinks to fit
+    expect(patchScale(1000, 11, 11)).toBe(upscale(11, 11));
+    expect(patchScale(700, 224, 224)).toBeCloseTo((700 - 12 - 3 * 17) / 6 / 224, 10);
+    // not laid out yet: the upscale alone
+    expect(patchScale(0, 14, 14)).toBe(upscale(14, 14));
   });
 
   it("upscale small crops by whole factors", () => {

@@ -3,7 +3,6 @@ import type { LayerInfo, Selection } from "../../js/src/protocol";
 import {
   formatNeuron,
   layerGeometry,
-  layerOptionText,
   parseNeuron,
   positionFromClick,
   changedFields,
@@ -12,9 +11,9 @@ import {
   withLayer,
 } from "../../js/src/lib/selection";
 
-const conv: LayerInfo = { name: "features.3", shape: [16, 8, 8], type: "Conv2d" };
-const small: LayerInfo = { name: "features.8", shape: [32, 4, 4], type: "Conv2d" };
-const fc: LayerInfo = { name: "classifier.1", shape: [10], type: "Linear" };
+const conv: LayerInfo = { name: "features.3", shape: [16, 8, 8], type: "Conv2d", primary: true, maps: [16, 8, 8] };
+const small: LayerInfo = { name: "features.8", shape: [32, 4, 4], type: "Conv2d", primary: true, maps: [32, 4, 4] };
+const fc: LayerInfo = { name: "classifier.1", shape: [10], type: "Linear", primary: true, maps: [10] };
 
 const base: Selection = {
   image_index: 0,
@@ -31,7 +30,9 @@ describe("layer geometry", () => {
     expect(layerGeometry(conv)).toEqual({ channels: 16, h: 8, w: 8, spatial: true });
     expect(layerGeometry(fc)).toEqual({ channels: 10, h: 1, w: 1, spatial: false });
     expect(layerGeometry(undefined)).toEqual({ channels: 1, h: 1, w: 1, spatial: false });
-    expect(layerOptionText(conv)).toBe("features.3 (16×8×8)");
+    // a ViT block: (1 + 14 * 14) tokens of 32 features, whose maps are 32 channels on the 14 x 14 token grid
+    const block: LayerInfo = { name: "blocks.1", shape: [197, 32], type: "Block", primary: true, maps: [32, 14, 14] };
+    expect(layerGeometry(block)).toEqual({ channels: 32, h: 14, w: 14, spatial: true });
   });
 });
 
@@ -95,7 +96,7 @@ describe("selectionFrom", () => {
   });
 
   it("turns a neuron target with a position on, and back to channel when the position is cleared", () => {
-    const spatial = layerGeometry({ name: "c", shape: [4, 8, 8], type: "Conv2d" });
+    const spatial = layerGeometry({ name: "c", shape: [4, 8, 8], type: "Conv2d", primary: true, maps: [4, 8, 8] });
     expect(withPosition({ ...base, target: "logit" }, [1, 2], spatial)).toMatchObject({ position: [1, 2], target: "neuron" });
     expect(withPosition({ ...base, target: "neuron" }, [], spatial)).toMatchObject({ position: [], target: "channel" });
     expect(withPosition({ ...base, target: "logit" }, [], spatial)).toMatchObject({ position: [], target: "logit" });

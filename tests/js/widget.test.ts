@@ -17,9 +17,9 @@ const TRAITS = {
   signed: false,
   clip_percentile: 99.5,
   layers: [
-    { name: "features.0", shape: [4, 2, 2], type: "Conv2d" },
-    { name: "features.3", shape: [8, 1, 1], type: "Conv2d" },
-    { name: "fc", shape: [3], type: "Linear" },
+    { name: "features.0", shape: [4, 2, 2], type: "Conv2d", primary: true, maps: [4, 2, 2] },
+    { name: "features.3", shape: [8, 1, 1], type: "Conv2d", primary: true, maps: [8, 1, 1] },
+    { name: "fc", shape: [3], type: "Linear", primary: true, maps: [3] },
   ],
   methods: [
     { name: "gradient", label: "Gradient", rgb_view: false },
@@ -96,7 +96,9 @@ describe("the view", () => {
     for (const name of ["Image", "Layer", "Channel", "Neuron", "Method", "Target", "Class", "Colormap", "Opacity", "Signed", "Clip percentile"]) {
       byLabel(el, name);
     }
-    expect(byLabel(el, "Layer").options[0].text).toBe("features.0 (4×2×2)");
+    expect(byLabel(el, "Layer").getAttribute("role")).toBe("combobox");
+    expect(byLabel(el, "Layer").value).toBe("features.0");
+    byLabel(el, "All layers");
     expect(byLabel(el, "Method").options[1].text).toBe("Guided backprop");
     expect(byLabel(el, "Channel").max).toBe("3");
     expect(byLabel(el, "Target").options[0].text).toBe("Class score (logit)");
@@ -294,6 +296,36 @@ describe("the view", () => {
     expect(refine.hidden).toBe(false);
     refine.click();
     expect(model.sent.at(-1)).toEqual({ kind: "attribution_refine", id: 0, method: "gradient" });
+  });
+
+  it("keeps key events inside the widget, while its controls still act on them", () => {
+    const reached: string[] = [];
+    const onDocument = (e: Event) => reached.push((e as KeyboardEvent).key);
+    document.addEventListener("keydown", onDocument);
+    document.addEventListener("keyup", onDocument);
+    try {
+      const first = model.selects[0];
+      model.emit("msg:custom", ...result(first.id, 1, first.selection));
+      const layer = byLabel(el, "Layer");
+      layer.focus();
+      for (const key of ["a", "ArrowDown", "Escape", "r", "Enter"]) {
+        layer.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));
+        layer.dispatchEvent(new KeyboardEvent("keyup", { key, bubbles: true }));
+      }
+      layer.value = "features.3";
+      change(layer, undefined, "input");
+      layer.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+      expect(reached).toEqual([]);
+      expect(model.selects.at(-1)?.selection).toMatchObject({ layer: "features.3" });
+      expect(root().getAttribute("data-lm-suppress-shortcuts")).toBe("true");
+      // a control that took focus is marked itself (Notebook 7 matches shortcuts on the focused element)
+      const method = byLabel(el, "Method");
+      method.focus();
+      expect(method.getAttribute("data-lm-suppress-shortcuts")).toBe("true");
+    } finally {
+      document.removeEventListener("keydown", onDocument);
+      document.removeEventListener("keyup", onDocument);
+    }
   });
 
   it("removes its listeners and DOM on cleanup", () => {

@@ -14,16 +14,12 @@ export interface LayerGeometry {
   spatial: boolean;
 }
 
-/** Geometry of a layer from its shape (no batch axis): [C, H, W] is spatial; [K] is not. */
+/** Geometry of a layer from its activation maps' shape (no batch axis): [C, H, W] is spatial (also a token
+ * block on its token grid); [K] is not. */
 export function layerGeometry(layer: LayerInfo | undefined): LayerGeometry {
-  const shape = layer?.shape ?? [];
+  const shape = layer?.maps ?? layer?.shape ?? [];
   if (shape.length >= 3) return { channels: shape[0], h: shape[1], w: shape[2], spatial: true };
   return { channels: shape.length > 0 ? shape[0] : 1, h: 1, w: 1, spatial: false };
-}
-
-/** "name (C×H×W)" as shown in the Layer select. */
-export function layerOptionText(layer: LayerInfo): string {
-  return `${layer.name} (${layer.shape.join("×")})`;
 }
 
 export const TARGET_TEXT: Record<TargetKind, string> = {

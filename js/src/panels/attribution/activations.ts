@@ -1,10 +1,14 @@
 /**
  * The activation maps of the selected layer ([K, h, w]): one small canvas per channel, each normalised to
  * its own maximum. A click inside a map picks that channel and neuron; a click on its caption picks the
- * channel alone. Non-spatial layers (h = w = 1) get one bar strip instead.
+ * channel alone. Non-spatial layers (h = w = 1) get one bar strip instead. Thousands of channels stay cheap:
+ * only the tiles in the scrolled window exist and are painted (lib/channels.ts), in the order the user
+ * chooses (by index, or strongest first for this image); "Find channel" scrolls to a channel and "Strongest"
+ * picks the strongest one.
  */
+import { type ChannelOrder, channelMaxima, channelOrder, columnsFor, scrollToTile, strongestChannel, visibleTiles } from "../../lib/channels";
 import { colormapLUT } from "../../lib/colormaps";
-import { h, paintCanvas } from "../../lib/dom";
+import { field, h, paintCanvas } from "../../lib/dom";
 import type { ColormapName } from "../../protocol";
 import { activationRGBA, maxAbs } from "../../lib/render";
 import { positionFromClick } from "../../lib/selection";
@@ -30,22 +34,71 @@ export interface ActivationData {
   colormap: ColormapName;
 }
 
+const GAP = 4;
+const CAPTION = 18; // caption height under each map (CSS px)
+const VIEW = 380; // the scroll box's height when the page gives none (CSS max-height)
+
+interface Tile {
+  cell: HTMLElement;
+  canvas: HTMLCanvasElement;
+  marker: HTMLElement;
+  /** The data version painted on it. */
+  painted: number;
+}
+
 export class ActivationGrid {
   readonly element: HTMLElement;
   private readonly heading = h("h3", {});
   private readonly body = h("div", { class: "nbs-act-body" });
+  private readonly order = h("select", {}, h("option", { value: "index" }, "channel index"), h("option", { value: "strongest" }, "strongest first"));
+  private readonly find = h("input", { type: "number", min: 0, step: 1, placeholder: "#" });
+  private readonly strongest = h("button", { type: "button", class: "nbs-button" }, "Strongest");
+  private readonly toolbar: HTMLElement;
+  private readonly scroller = h("div", { class: "nbs-act-grid" });
+  private readonly sizer = h("div", { class: "nbs-act-sizer" });
   private readonly onPick: (pick: ActivationPick) => void;
-  private layoutKey = "";
-  private cells: { cell: HTMLElement; canvas: HTMLCanvasElement; marker: HTMLElement }[] = [];
+  private data: ActivationData | null = null;
+  private version = 0;
+  private K = 0;
+  private hh = 0;
+  private ww = 0;
+  private tileW = 44;
+  private tileH = 44;
+  private maxima: ArrayLike<number> = [];
+  private shownOrder: number[] = [];
+  private tiles = new Map<number, Tile>();
+  private lastSelected = -1;
+  private frame = 0;
 
   constructor(onPick: (pick: ActivationPick) => void) {
     this.onPick = onPick;
-    this.element = h("section", { class: "nbs-panel nbs-activations" }, this.heading, this.body);
+    this.scroller.append(this.sizer);
+    this.toolbar = h(
+      "div",
+      { class: "nbs-act-toolbar" },
+      field("Order", this.order),
+      field("Find channel", this.find),
+      this.strongest,
+    );
+    this.element = h("section", { class: "nbs-panel nbs-activations" }, this.heading, this.toolbar, this.body);
+    this.order.addEventListener("change", () => this.reorder());
+    this.find.addEventListener("change", () => this.findChannel());
+    this.find.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") this.findChannel();
+    });
+    this.strongest.addEventListener("click", () => {
+      const k = strongestChannel(this.maxima);
+      if (k >= 0) this.onPick({ channel: k, position: null });
+    });
+    this.scroller.addEventListener("scroll", () => this.schedule());
+    if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => this.schedule()).observe(this.scroller);
   }
 
   clear(message: string): void {
-    this.layoutKey = "";
-    this.cells = [];
+    this.data = null;
+    this.K = 0;
+    this.dropTiles();
+    this.toolbar.hidden = true;
     this.heading.textContent = "Activation maps";
     this.body.replaceChildren(h("p", { class: "nbs-caption" }, message));
   }
@@ -53,55 +106,157 @@ export class ActivationGrid {
   show(d: ActivationData): void {
     const [K, hh, ww] = d.shape.length >= 3 ? d.shape : [d.shape[0] ?? 0, 1, 1];
     this.heading.textContent = `Activation maps of ${d.layer} (${K} channels${hh * ww > 1 ? `, ${hh}×${ww}` : ""})`;
+    this.maxima = channelMaxima(d.acts, K, hh * ww);
+    this.toolbar.hidden = hh * ww <= 1; // a strip shows every unit and names the strongest itself
+    this.find.max = String(Math.max(0, K - 1));
     if (hh * ww <= 1) {
+      this.data = null;
+      this.dropTiles();
       this.showStrip(d, K, d.shape.length >= 3);
       return;
     }
-    const key = `${d.layer}|${K}|${hh}|${ww}`;
-    if (key !== this.layoutKey) this.build(key, K, hh, ww);
-    for (let k = 0; k < K; k++) {
-      const { cell, canvas, marker } = this.cells[k];
-      paintCanvas(canvas, activationRGBA(d.acts, k, hh, ww, d.colormap), ww, hh);
-      const selected = k === d.selectedChannel;
-      cell.classList.toggle("nbs-selected", selected);
-      if (selected) cell.setAttribute("aria-current", "true");
-      else cell.removeAttribute("aria-current");
-      const showMarker = selected && d.position.length === 2;
-      marker.hidden = !showMarker;
-      if (showMarker) {
-        marker.style.top = `${((d.position[0] + 0.5) / hh) * 100}%`;
-        marker.style.left = `${((d.position[1] + 0.5) / ww) * 100}%`;
+    const layout = K !== this.K || hh !== this.hh || ww !== this.ww || this.body.firstChild !== this.scroller;
+    this.data = d;
+    this.version += 1;
+    if (layout) {
+      this.K = K;
+      this.hh = hh;
+      this.ww = ww;
+      this.tileW = K <= 16 ? 88 : K <= 64 ? 64 : 44;
+      this.tileH = Math.max(8, Math.round((this.tileW * hh) / ww));
+      this.dropTiles();
+      this.scroller.scrollTop = 0;
+      this.body.replaceChildren(this.scroller);
+    }
+    this.shownOrder = channelOrder(this.maxima, this.orderKind());
+    if (d.selectedChannel !== this.lastSelected) {
+      this.lastSelected = d.selectedChannel;
+      this.reveal(d.selectedChannel);
+    }
+    this.paintWindow();
+  }
+
+  private orderKind(): ChannelOrder {
+    return this.order.value === "strongest" ? "strongest" : "index";
+  }
+
+  private geometry() {
+    const width = this.scroller.clientWidth || 600;
+    return { columns: columnsFor(width, this.tileW, GAP), rowHeight: this.tileH + CAPTION + GAP, count: this.K };
+  }
+
+  private reorder(): void {
+    this.shownOrder = channelOrder(this.maxima, this.orderKind());
+    this.scroller.scrollTop = 0;
+    this.paintWindow();
+  }
+
+  /** Scrolls the grid (only the grid) so that channel k's tile is in view. */
+  private reveal(k: number): void {
+    const i = this.shownOrder.indexOf(k);
+    if (i < 0) return;
+    const view = this.scroller.clientHeight || VIEW;
+    this.scroller.scrollTop = scrollToTile(this.geometry(), i, this.scroller.scrollTop, view);
+  }
+
+  private findChannel(): void {
+    const k = Math.round(Number(this.find.value));
+    if (this.find.value.trim() === "" || !(k >= 0 && k < this.K)) {
+      this.find.setAttribute("aria-invalid", "true");
+      return;
+    }
+    this.find.removeAttribute("aria-invalid");
+    this.reveal(k);
+    this.paintWindow();
+    this.tiles.get(k)?.cell.querySelector("button")?.focus({ preventScroll: true });
+  }
+
+  private schedule(): void {
+    if (this.frame !== 0 || this.data === null) return;
+    const raf = typeof requestAnimationFrame === "function" ? requestAnimationFrame : (cb: () => void) => setTimeout(cb, 0);
+    this.frame = raf(() => {
+      this.frame = 0;
+      this.paintWindow();
+    }) as number;
+  }
+
+  private dropTiles(): void {
+    for (const t of this.tiles.values()) t.cell.remove();
+    this.tiles.clear();
+  }
+
+  /** Builds, places and paints the tiles in the scrolled window; removes the others. */
+  private paintWindow(): void {
+    const d = this.data;
+    if (d === null) return;
+    const g = this.geometry();
+    const view = this.scroller.clientHeight || VIEW;
+    const [start, end] = visibleTiles(g, this.scroller.scrollTop, view);
+    const total = Math.ceil(g.count / g.columns) * g.rowHeight;
+    this.sizer.style.height = `${total}px`;
+    this.scroller.style.height = `${Math.min(VIEW, total + 4)}px`;
+    const keep = new Set<number>();
+    for (let i = start; i < end; i++) {
+      const k = this.shownOrder[i];
+      keep.add(k);
+      let tile = this.tiles.get(k);
+      if (tile === undefined) {
+        tile = this.tile(k);
+        this.tiles.set(k, tile);
+        this.sizer.append(tile.cell);
+      }
+      tile.cell.style.transform = `translate(${(i % g.columns) * (this.tileW + GAP)}px, ${Math.floor(i / g.columns) * g.rowHeight}px)`;
+      if (tile.painted !== this.version) {
+        tile.painted = this.version;
+        paintCanvas(tile.canvas, activationRGBA(d.acts, k, this.hh, this.ww, d.colormap), this.ww, this.hh);
+        this.mark(tile, k, d);
+      }
+    }
+    for (const [k, t] of this.tiles) {
+      if (!keep.has(k)) {
+        t.cell.remove();
+        this.tiles.delete(k);
       }
     }
   }
 
-  private build(key: string, K: number, hh: number, ww: number): void {
-    this.layoutKey = key;
-    const size = K <= 16 ? 88 : K <= 64 ? 64 : 44;
-    const grid = h("div", { class: "nbs-act-grid", style: `--nbs-cell: ${size}px` });
-    this.cells = Array.from({ length: K }, (_, k) => {
-      const canvas = h("canvas", {
-        class: "nbs-pixelated",
-        role: "img",
-        "aria-label": `Activation map, channel ${k}`,
-        title: `Channel ${k}: click a position to select that neuron`,
-      });
-      canvas.addEventListener("click", (e) => this.onPick({ channel: k, position: clickPosition(e, canvas, hh, ww) }));
-      const marker = h("span", { class: "nbs-act-marker", "aria-hidden": "true" });
-      marker.hidden = true;
-      const caption = h("button", { type: "button", class: "nbs-act-caption" }, String(k));
-      caption.addEventListener("click", () => this.onPick({ channel: k, position: null }));
-      const cell = h("figure", { class: "nbs-act-cell" }, h("div", { class: "nbs-act-map" }, canvas, marker), caption);
-      return { cell, canvas, marker };
+  private mark(tile: Tile, k: number, d: ActivationData): void {
+    const selected = k === d.selectedChannel;
+    tile.cell.classList.toggle("nbs-selected", selected);
+    if (selected) tile.cell.setAttribute("aria-current", "true");
+    else tile.cell.removeAttribute("aria-current");
+    const showMarker = selected && d.position.length === 2;
+    tile.marker.hidden = !showMarker;
+    if (showMarker) {
+      tile.marker.style.top = `${((d.position[0] + 0.5) / this.hh) * 100}%`;
+      tile.marker.style.left = `${((d.position[1] + 0.5) / this.ww) * 100}%`;
+    }
+  }
+
+  private tile(k: number): Tile {
+    const { hh, ww } = this;
+    const canvas = h("canvas", {
+      class: "nbs-pixelated",
+      role: "img",
+      "aria-label": `Activation map, channel ${k}`,
+      title: `Channel ${k}: click a position to select that neuron`,
     });
-    grid.append(...this.cells.map((c) => c.cell));
-    this.body.replaceChildren(grid);
+    canvas.addEventListener("click", (e) => this.onPick({ channel: k, position: clickPosition(e, canvas, hh, ww) }));
+    const marker = h("span", { class: "nbs-act-marker", "aria-hidden": "true" });
+    marker.hidden = true;
+    const caption = h("button", { type: "button", class: "nbs-act-caption" }, String(k));
+    caption.addEventListener("click", () => this.onPick({ channel: k, position: null }));
+    const cell = h(
+      "figure",
+      { class: "nbs-act-cell", style: `width: ${this.tileW}px`, "data-channel": k },
+      h("div", { class: "nbs-act-map", style: `height: ${this.tileH}px` }, canvas, marker),
+      caption,
+    );
+    return { cell, canvas, marker, painted: -1 };
   }
 
   /** Non-spatial layers: one bar per unit, scaled by the largest |value|; a click picks that unit. */
   private showStrip(d: ActivationData, K: number, hasPosition: boolean): void {
-    this.layoutKey = "";
-    this.cells = [];
     const canvas = h("canvas", { class: "nbs-act-strip", role: "img", "aria-label": "Activation values" });
     const lut = colormapLUT(d.colormap);
     const scale = maxAbs(d.acts) || 1;

@@ -3,7 +3,8 @@
  * (applied in the browser only). The bar owns the current selection; `show*` methods update the controls
  * without reporting a change, so values coming from Python are never echoed back as requests.
  */
-import { type Option, field, h, setOptions } from "../../lib/dom";
+import { type Option, field, h, setOptions, uid } from "../../lib/dom";
+import { LayerPicker } from "./layerpicker";
 import {
   COLORMAPS,
   type DisplaySettings,
@@ -18,7 +19,6 @@ import {
   TARGET_TEXT,
   formatNeuron,
   layerGeometry,
-  layerOptionText,
   parseNeuron,
   changedFields,
   usesClass,
@@ -49,7 +49,7 @@ export class Controls {
   private readonly cb: ControlsCallbacks;
 
   private readonly image = h("select");
-  private readonly layer = h("select");
+  private readonly layer = new LayerPicker((layer) => this.apply(withLayer(this.sel, layer)));
   private readonly channel = h("input", { type: "number", min: 0, step: 1 });
   private readonly neuron = h("input", { type: "text", placeholder: "y, x", size: 7, autocomplete: "off" });
   private readonly neuronMessage = h("span", { class: "nbs-inline-error", "aria-live": "polite" });
@@ -88,7 +88,7 @@ export class Controls {
         "div",
         { class: "nbs-control-group", role: "group", "aria-label": "Selection" },
         field("Image", this.image),
-        field("Layer", this.layer),
+        this.layerField(),
         field("Channel", this.channel),
         neuronField,
         field("Method", this.method),
@@ -107,6 +107,21 @@ export class Controls {
     this.listen();
     this.showSelection(selection);
     this.showDisplay(display);
+  }
+
+  /** "Layer" names the picker's text field; "All layers" its switch between primary and all layers. */
+  private layerField(): HTMLElement {
+    const { input, showAll } = this.layer;
+    input.id = uid("layer");
+    showAll.id = uid("all-layers");
+    return h(
+      "div",
+      { class: "nbs-field" },
+      h("label", { for: input.id }, "Layer"),
+      this.layer.element,
+      showAll,
+      h("label", { for: showAll.id, class: "nbs-small-label" }, "All layers"),
+    );
   }
 
   get selection(): Selection {
@@ -133,7 +148,7 @@ export class Controls {
     const images: Option[] = Array.from({ length: nImages }, (_, i) => ({ value: String(i), text: String(i) }));
     if (sel.image_index >= nImages) images.push({ value: String(sel.image_index), text: String(sel.image_index) });
     setOptions(this.image, images, String(sel.image_index));
-    setOptions(this.layer, layers.map((l) => ({ value: l.name, text: layerOptionText(l) })), sel.layer);
+    this.layer.show(layers, sel.layer);
     setOptions(this.method, methods.map((m) => ({ value: m.name, text: m.label })), sel.method);
     this.target.value = sel.target;
     const classes: Option[] = [{ value: "-1", text: "predicted" }];
@@ -214,10 +229,6 @@ export class Controls {
 
   private listen(): void {
     this.image.addEventListener("change", () => this.select({ image_index: Number(this.image.value) }));
-    this.layer.addEventListener("change", () => {
-      const layer = this.cat.layers.find((l) => l.name === this.layer.value);
-      if (layer) this.apply(withLayer(this.sel, layer));
-    });
     this.channel.addEventListener("change", () => this.applyChannel());
     // JupyterLab's keyboard shortcuts cancel Enter's default action, so the browser's own "change" on
     // Enter never comes there: apply the typed channel on Enter explicitly, as the Neuron field does.

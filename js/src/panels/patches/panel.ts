@@ -29,9 +29,9 @@ import {
   GridRequests,
   type IndexState,
   gridCaption,
+  patchScale,
   indexText,
   patchLabel,
-  upscale,
 } from "./state";
 
 type Outgoing = PatchesMessage | PatchOpenMessage | IndexCommandMessage;
@@ -75,6 +75,7 @@ export class PatchesPanel {
       this.problem,
       this.grid,
     );
+    if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => this.refit()).observe(this.element);
     this.cancelButton.addEventListener("click", () => {
       this.send({ kind: MSG_INDEX_CANCEL });
       this.cancelButton.disabled = true; // until the kernel reports the new status
@@ -88,6 +89,18 @@ export class PatchesPanel {
   }
 
   /** The painted selection: ask for its grid when layer, channel or method changed. */
+  /** Sizes a crop's canvas so that a row of three tiles fits the panel (patchScale). */
+  private fit(canvas: HTMLCanvasElement): void {
+    const scale = patchScale(this.element.clientWidth, canvas.height, canvas.width);
+    canvas.style.width = `${canvas.width * scale}px`;
+    canvas.style.height = `${canvas.height * scale}px`;
+  }
+
+  /** The panel changed width (a narrower notebook, a side panel opened): refit the painted crops. */
+  private refit(): void {
+    for (const canvas of this.grid.querySelectorAll("canvas")) this.fit(canvas);
+  }
+
   follow(key: GridKey): void {
     this.requests.follow(key);
     this.updateBusy();
@@ -150,13 +163,11 @@ export class PatchesPanel {
 
   private cell(msg: PatchesResultMessage, p: PatchInfo, buffers: DataView[]): HTMLButtonElement {
     const [H, W] = p.shape;
-    const scale = upscale(H, W);
     const crop = (offset: number, what: string) => {
       const canvas = h("canvas", { class: "nbs-pixelated", "data-part": what, "aria-hidden": "true" });
       const buffer = buffers[PATCH_BUFFERS * p.rank + offset] ?? new ArrayBuffer(0);
       paintCanvas(canvas, decodeRGBA(buffer, p.shape), W, H);
-      canvas.style.width = `${W * scale}px`;
-      canvas.style.height = `${H * scale}px`;
+      this.fit(canvas);
       return canvas;
     };
     const button = h(

@@ -77,6 +77,22 @@ export function upscale(h: number, w: number, target = 72): number {
   return Math.max(1, Math.floor(target / Math.max(h, w, 1)));
 }
 
+/** Fixed CSS px around the crops of a grid row (patches.css): per tile the gap between its two crops (3),
+ * padding (2 x 3), border (2 x 2) and the crops' own 1-px borders (2 x 2); between tiles the grid gap (6). */
+export const TILE_CHROME = { pair: 3 + 2 * 3 + 2 * 2 + 2 * 2, gap: 6 };
+
+/**
+ * CSS px per crop pixel so that `columns` tiles, each an h x w patch beside its projection, fit `width` CSS
+ * px: the whole-number `upscale` for small crops, shrunk (also below 1) when the row would overflow, as a
+ * late layer's 224-px receptive field does. A width of 0 (not laid out yet) gives `upscale` alone.
+ */
+export function patchScale(width: number, h: number, w: number, columns = 3): number {
+  const scale = upscale(h, w);
+  if (width <= 0 || w <= 0) return scale;
+  const room = (width - (columns - 1) * TILE_CHROME.gap) / columns - TILE_CHROME.pair;
+  return Math.max(0.05, Math.min(scale, room / (2 * w)));
+}
+
 /** What to do with an answer. */
 export type Verdict = "paint" | "wait" | "ignore";
 
