@@ -205,11 +205,18 @@ def build_shards(client: Any, model: nn.Module | Callable[[], nn.Module], source
         else:
             model_ref = _scatter(client, Packed(model), model, "the model", ModelError)
             owned.append(model_ref)
-        data_ref = _scatter(client, data, data, "the dataset" if kind != "loader" else "the DataLoader's dataset",
-                            DatasetError)
-        owned.append(data_ref)
+        if kind == "tensor":
+            # each shard's images go to one worker only (its task then runs there): a tensor crosses the network
+            # once in all, instead of once per worker; a slice is cloned so that it pickles its own images only
+            data_refs = client.scatter([data[start:stop].clone() for start, stop in ranges], hash=False)
+            owned.extend(data_refs)
+        else:
+            shared = _scatter(client, data, data, "the dataset" if kind != "loader" else "the DataLoader's dataset",
+                              DatasetError)
+            owned.append(shared)
+            data_refs = [shared] * len(ranges)
         token = f"nbsaliency-{uuid.uuid4().hex}"
-        for start, stop in ranges:
+        for (start, stop), data_ref in zip(ranges, data_refs, strict=True):
             spec = ShardSpec(start, stop, kind, batch_size, k, layers, offset, one_per_image, token, factory,
                              host_threads, worker_threads, collate, layouts)
             futures.append(client.submit(_build_on_worker, build_shard, model_ref, data_ref, spec, retries=retries,
@@ -354,8 +361,8 @@ def _threads(spec: ShardSpec) -> int:
 
 
 def _shard_source(data: Any, spec: ShardSpec) -> ImageSource:
-    if spec.kind == "tensor":
-        return ImageSource(data[spec.start:spec.stop])
+    if spec.kind == "tensor":  # the shard's own images (see build_shards)
+        return ImageSource(data)
     if spec.kind == "loader":
         return ImageSource(DataLoader(Subset(data, range(spec.start, spec.stop)), batch_size=spec.batch_size,
                                       collate_fn=spec.collate))
