@@ -23,7 +23,7 @@ ROW = re.compile(r"^(.+) ([\d.]+)% → ([\d.]+)%$")
 def test_lab_lesion_of_the_selected_channel_changes_the_predictions(lab_tour: NotebookPage):
     nb = lab_tour
     seq = nb.painted_seq()
-    nb.control("Layer").select_option("block2.conv2")
+    nb.pick_layer("block2.conv2")
     nb.wait_painted(after=seq, timeout=REPAINT_S)
     # the channel whose removal costs this image's predicted class most (the engine's sweep, in the kernel)
     top = int(nb.add_code_cell_and_run(
@@ -61,7 +61,7 @@ def test_lab_lesion_of_the_selected_channel_changes_the_predictions(lab_tour: No
 def test_lab_kernels_follow_the_selected_convolution(lab_tour: NotebookPage):
     nb = lab_tour
     seq = nb.painted_seq()
-    nb.control("Layer").select_option("block1.conv1")
+    nb.pick_layer("block1.conv1")
     nb.wait_painted(after=seq, timeout=REPAINT_S)
     nb.page.wait_for_function(
         "(sel) => { const p = document.querySelector(sel); return p?.dataset.conv === 'block1.conv1'"
