@@ -133,3 +133,10 @@ def test_an_unknown_target_set_from_python_is_an_error_naming_the_kinds_and_the_
     explorer.target = "logit"
     assert explorer.error == ""
     assert_keeps_working(explorer, model, x)
+
+
+def test_a_mistyped_keyword_is_refused_with_the_close_trait_name():
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'methd'; did you mean 'method'"):
+        Explorer(make_model("vgg"), make_input(1), methd="gradcam")
+    explorer = Explorer(make_model("vgg"), make_input(1), method="guided")  # trait names still work
+    assert explorer.method == "guided" and explorer.error == ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import difflib
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -111,6 +112,13 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
                  preprocess: Callable[[Any], Any] | None = None, patch_index: IndexSpec = None, client: Any = None,
                  *, normalization: Any = None, weights: Any = None, data_config: Any = None,
                  display_images: Sequence[Any] | None = None, **kwargs: Any):
+        unknown = sorted(set(kwargs) - set(self.class_trait_names(sync=True)))
+        if unknown:  # traitlets would only warn, hidden by default: a typo must not pass silently
+            close = difflib.get_close_matches(unknown[0], self.class_trait_names(sync=True), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise TypeError(f"Explorer() got an unexpected keyword argument {unknown[0]!r}{hint} (besides its "
+                            "parameters, the initial selection and display settings can be given by trait name: "
+                            "layer=, channel=, method=, target=, colormap=, ...)")
         self._backend = ExplorerBackend(model, images, labels=labels, preprocess=preprocess,
                                         normalization=normalization, weights=weights, data_config=data_config,
                                         display_images=display_images)
