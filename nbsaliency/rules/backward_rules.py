@@ -1,18 +1,8 @@
-"""Backward rules through rectifiers: the one thing that separates gradient, DeconvNet and guided backprop.
+"""The rule objects (:class:`BackwardRule`) and the selector that rerouted activations read at backward time.
 
-With ``f`` the forward input of a ReLU and ``R`` the signal arriving from above (Springenberg et al. 2015,
-"Striving for Simplicity: The All Convolutional Net", Fig. 1):
-
-=============  ==========================  =====================================================
-rule           through ReLU                through another activation phi (generalised)
-=============  ==========================  =====================================================
-gradient       ``1[f>0] * R``              ``phi'(f) * R`` (the true gradient)
-deconvnet      ``1[R>0] * R``              ``1[R>0] * R`` (Zeiler & Fergus 2014 ignore the forward input)
-guided         ``1[f>0] * 1[R>0] * R``     ``max(phi'(f) * R, 0)``: local derivative, then keep positive signal
-=============  ==========================  =====================================================
-
-For ReLU the generalised column reduces to the ReLU column, so one rule object covers both.
-Max-pooling switches and transposed convolutions are exactly what autograd already does.
+The table of what each rule does through ReLU and through other activations is the package's docstring
+(:mod:`nbsaliency.rules`); for ReLU the generalised column reduces to the ReLU column, so one rule object covers
+both.
 """
 
 from __future__ import annotations
