@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nbsaliency.explorer import display
 from nbsaliency.explorer.display import colour_positions, display_map, robust_clip, signed_rgb_image
 
 FIXTURE = Path(__file__).parent / "fixtures" / "display.json"
@@ -75,3 +76,37 @@ def test_the_figure_draws_the_views_positions_with_the_chosen_colormap():
 
 if __name__ == "__main__":
     FIXTURE.write_text(render())
+
+
+def test_activation_codes_scale_each_map_to_its_own_maximum_by_hand():
+    maps = np.array([[[0, 1], [2, 4]], [[-1, -2], [-3, -4]], [[5, 5], [5, 10]]], np.float32)
+    codes, maxima = display.activation_codes(maps)
+    # 255 * [0, .25, .5, 1] = [0, 63.75, 127.5, 255], halves rounded up as the browser's Math.round
+    np.testing.assert_array_equal(codes[0], [[0, 64], [128, 255]])
+    np.testing.assert_array_equal(codes[1], 0)  # no positive value: shown all zero
+    np.testing.assert_array_equal(codes[2], [[128, 128], [128, 255]])
+    np.testing.assert_array_equal(maxima, [4, -1, 10])
+    assert codes.dtype == np.uint8 and maxima.dtype == np.float32
+
+
+def test_activation_codes_skip_non_finite_values_like_the_view_did():
+    maps = np.array([[[np.nan, 2], [np.inf, 1]], [[np.nan, np.nan], [np.nan, np.nan]]], np.float32)
+    codes, maxima = display.activation_codes(maps)
+    np.testing.assert_array_equal(codes[0], [[0, 255], [255, 128]])  # NaN -> 0, +inf saturates, 1/2 -> 128
+    np.testing.assert_array_equal(codes[1], 0)
+    assert maxima[0] == 2 and maxima[1] == -np.inf
+
+
+def test_activation_codes_give_the_colormap_index_of_the_float_values():
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(64, 7, 7)).astype(np.float32)
+    codes, maxima = display.activation_codes(maps)
+    positive = np.maximum(maps.max(axis=(1, 2)), 0)
+    t = np.clip(maps / np.where(positive > 0, positive, np.inf)[:, None, None], 0, 1)
+    assert np.abs(codes.astype(int) - np.floor(255 * t.astype(np.float64) + 0.5)).max() == 0
+    np.testing.assert_array_equal(maxima, maps.max(axis=(1, 2)))
+
+
+def test_activation_codes_refuse_other_ranks():
+    with pytest.raises(ValueError, match=r"\(K, h, w\)"):
+        display.activation_codes(np.zeros((3, 4)))

@@ -58,11 +58,18 @@ def test_a_select_message_is_answered_with_arrays_in_buffers(explorer):
     assert explorer.selection.method == "guided" and explorer.layer == "features.3" and explorer.image_index == 1
     image = np.frombuffer(buffers[protocol.BUFFER_IMAGE], np.uint8).reshape(content["image"]["shape"])
     attribution = np.frombuffer(buffers[protocol.BUFFER_ATTRIBUTION], "<f4").reshape(content["attribution"]["shape"])
-    activations = np.frombuffer(buffers[protocol.BUFFER_ACTIVATIONS], "<f4").reshape(content["activations"]["shape"])
+    codes = np.frombuffer(buffers[protocol.BUFFER_ACTIVATIONS], np.uint8).reshape(content["activations"]["shape"])
+    maxima = np.frombuffer(buffers[protocol.BUFFER_ACTIVATION_MAXIMA], "<f4")
     assert image.shape == (16, 16, 4) and (image[..., 3] == 255).all()
     expected = nbs.attribute(explorer._backend.model, make_input(3)[1:2], nbs.Channel("features.3", 2), "guided")
     np.testing.assert_allclose(attribution, expected[0].numpy(), rtol=1e-5, atol=1e-7)
-    assert activations.shape == (8, 16, 16)
+    maps = nbs.Session(explorer._backend.model, make_input(3)[1:2]).activations("features.3")[0]
+    assert codes.shape == (8, 16, 16)
+    np.testing.assert_array_equal(maxima, maps.amax(dim=(1, 2)).numpy())
+    positive = maps.amax(dim=(1, 2)).clamp(min=0).numpy()
+    scale = np.where(positive > 0, positive, np.inf)[:, None, None]
+    expected_codes = np.floor(255 * np.clip(maps.double().numpy() / scale, 0, 1) + 0.5)
+    np.testing.assert_array_equal(codes, expected_codes)
     assert content["attribution"]["rgb_view"] is True
 
 
@@ -115,7 +122,7 @@ def test_bad_requests_are_answered_with_an_error_and_change_nothing(explorer, se
     before = explorer.selection
     select(explorer, 5, **selection)
     content, buffers = sent.last
-    assert content["id"] == 5 and content["attribution"] is None and buffers == [b"", b"", b""]
+    assert content["id"] == 5 and content["attribution"] is None and buffers == [b"", b"", b"", b""]
     assert content["error"] and explorer.error == content["error"]
     assert re.search(message, content["error"]), content["error"]
     assert explorer.selection == before

@@ -25,6 +25,8 @@ export const BUFFER_ATTRIBUTION = 1;
 
 export const BUFFER_ACTIVATIONS = 2;
 
+export const BUFFER_ACTIVATION_MAXIMA = 3;
+
 export const TARGET_KINDS = ["logit", "probability", "channel", "neuron", "layer"] as const;
 
 export const COLORMAPS = ["inferno", "viridis", "gray", "coolwarm"] as const;
@@ -134,13 +136,14 @@ export interface ActivationsInfo {
 }
 
 /**
- * Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS]. `id` answers the
- * request with that id (null when the kernel started the computation itself, e.g. after `explorer.layer =
- * ...` in Python); `error`: "" or what went wrong, in plain words (then the arrays are empty); `cancelled`:
- * the request was cancelled (by Cancel or a newer request). `notes`: what the view must say under the map
- * (a layer the method used instead of the selected one and why, a control reset by a layer change, a map that
- * is exactly zero, a preview's reduced settings, a display that had to guess the normalisation).
- * `method_layer`: the layer the method used (Grad-CAM's layer of maps), "" for none.
+ * Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS,
+ * BUFFER_ACTIVATION_MAXIMA]. `id` answers the request with that id (null when the kernel started the
+ * computation itself, e.g. after `explorer.layer = ...` in Python); `error`: "" or what went wrong, in
+ * plain words (then the arrays are empty); `cancelled`: the request was cancelled (by Cancel or a newer
+ * request). `notes`: what the view must say under the map (a layer the method used instead of the selected
+ * one and why, a control reset by a layer change, a map that is exactly zero, a preview's reduced settings, a
+ * display that had to guess the normalisation). `method_layer`: the layer the method used (Grad-CAM's layer
+ * of maps), "" for none.
  */
 export interface ResultMessage {
   kind: typeof MSG_RESULT;

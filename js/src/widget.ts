@@ -4,12 +4,13 @@
  */
 import { ActivationGrid, type ActivationPick } from "./panels/attribution/activations";
 import { type Catalogue, Controls } from "./panels/attribution/controls";
-import { decodeFloat32, decodeRGBA, pngDataURL } from "./lib/decode";
+import { decodeFloat32, decodeRGBA, decodeUint8, pngDataURL } from "./lib/decode";
 import { h } from "./lib/dom";
 import { AttributionPanel, type InputImage, InputPanel } from "./panels/attribution/panel";
 import type { WidgetModel } from "./model";
 import {
   BUFFER_ACTIVATIONS,
+  BUFFER_ACTIVATION_MAXIMA,
   BUFFER_ATTRIBUTION,
   BUFFER_IMAGE,
   DISPLAY_TRAITS,
@@ -35,11 +36,14 @@ import { TARGET_TEXT, selectionFrom, usesClass } from "./lib/selection";
 
 export type { WidgetModel } from "./model";
 
+/** How long a request may take before the view says "Computing…" (ms). */
+export const BUSY_SHOWN_AFTER_MS = 250;
+
 interface Painted {
   result: ResultMessage;
   image: InputImage;
   attr: Float32Array | null;
-  acts: Float32Array | null;
+  acts: { codes: Uint8Array; maxima: Float32Array } | null;
 }
 
 function displayFrom(model: WidgetModel): DisplaySettings {
@@ -149,9 +153,10 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   // a view without a kernel (nbconvert's HTML export, a reopened notebook) still shows a picture.
   const snapshot = h("img", { class: "nbs-snapshot", alt: "The explorer's last view (saved picture)" });
   const showSnapshot = () => {
-    const url = pngDataURL(model.get("snapshot"));
-    snapshot.hidden = url === null || painted !== null;
-    if (url !== null && !snapshot.hidden) snapshot.setAttribute("src", url);
+    // only decoded while it is shown: after the first live result the saved picture stays hidden
+    const url = painted === null ? pngDataURL(model.get("snapshot")) : null;
+    snapshot.hidden = url === null;
+    if (url !== null) snapshot.setAttribute("src", url);
   };
   const root = h(
     "div",
@@ -180,10 +185,23 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     banner.hidden = text === "";
   }
 
+  // "Computing…" and its spinner appear only when an answer takes longer than BUSY_SHOWN_AFTER_MS: most
+  // answers come sooner, and a spinner flashed for them costs frames while the answer is being painted.
+  // aria-busy says it at once.
+  let busyTimer: ReturnType<typeof setTimeout> | undefined;
   function updateBusy(): void {
     const busy = queue.busy || model.get("busy") === true;
     root.setAttribute("aria-busy", String(busy));
-    busyText.textContent = busy ? "Computing…" : "";
+    if (!busy) {
+      clearTimeout(busyTimer);
+      busyTimer = undefined;
+      busyText.textContent = "";
+    } else if (busyTimer === undefined && busyText.textContent === "") {
+      busyTimer = setTimeout(() => {
+        busyTimer = undefined;
+        if (root.getAttribute("aria-busy") === "true") busyText.textContent = "Computing…";
+      }, BUSY_SHOWN_AFTER_MS);
+    }
   }
 
   function repaint(): void {
@@ -206,7 +224,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     );
     if (acts !== null && result.activations !== null) {
       grid.show({
-        acts,
+        ...acts,
         shape: result.activations.shape,
         layer: result.activations.layer,
         selectedChannel: result.selection.channel,
@@ -225,7 +243,12 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
         ? { rgba: decodeRGBA(buffers[BUFFER_IMAGE] ?? new ArrayBuffer(0), shape), height: H, width: W }
         : painted.image;
     const attr = result.attribution ? decodeFloat32(buffers[BUFFER_ATTRIBUTION], result.attribution.shape) : null;
-    const acts = result.activations ? decodeFloat32(buffers[BUFFER_ACTIVATIONS], result.activations.shape) : null;
+    const acts = result.activations
+      ? {
+          codes: decodeUint8(buffers[BUFFER_ACTIVATIONS], result.activations.shape),
+          maxima: decodeFloat32(buffers[BUFFER_ACTIVATION_MAXIMA], result.activations.shape.slice(0, 1)),
+        }
+      : null;
     painted = { result, image, attr, acts };
     showSnapshot();
     inputPanel.paint(image, result.predictions ?? []);
@@ -313,6 +336,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   updateBusy();
 
   return () => {
+    clearTimeout(busyTimer);
     for (const [event, cb] of listeners) model.off(event, cb);
     for (const panel of panels) panel.close?.();
     root.remove();

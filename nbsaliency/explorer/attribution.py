@@ -2,7 +2,7 @@
 
 The view's counterpart is ``js/src/panels/attribution/``. The widget computes (``Host.select``); this module
 parses MSG_SELECT and builds the MSG_RESULT messages (:class:`~nbsaliency.explorer.protocol.ResultMessage`)
-with their three buffers.
+with their four buffers.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from . import protocol
 from .backend import Result, Selection
+from .display import activation_codes
 from .panel import Panel
 
 
@@ -23,7 +24,7 @@ def selection_fields(selection: Selection) -> protocol.Selection:
 
 
 def result_message(result: Result, request_id: int | None, seq: int) -> tuple[protocol.ResultMessage, list[bytes]]:
-    """MSG_RESULT for ``result`` and its buffers [image, attribution, activations]."""
+    """MSG_RESULT for ``result`` and its buffers [image, attribution, activation codes, activation maxima]."""
     content = protocol.ResultMessage(
         kind="result", id=request_id, seq=seq, error="", cancelled=False, notes=list(result.notes),
         method_layer=result.method_layer, image_index=result.selection.image_index,
@@ -33,8 +34,9 @@ def result_message(result: Result, request_id: int | None, seq: int) -> tuple[pr
         predictions=[protocol.Prediction(**dataclasses.asdict(p)) for p in result.predictions],
         selection=selection_fields(result.selection),
     )
-    buffers = [result.image_rgba.tobytes(), result.attribution.astype("<f4").tobytes(),
-               result.activations.astype("<f4").tobytes()]
+    codes, maxima = activation_codes(result.activations)
+    buffers = [result.image_rgba.tobytes(), result.attribution.astype("<f4").tobytes(), codes.tobytes(),
+               maxima.astype("<f4").tobytes()]
     return content, buffers
 
 
@@ -47,7 +49,7 @@ def error_message(message: str, request_id: int | None, seq: int, selection: Sel
         image=protocol.ImageInfo(shape=[0, 0, 4]), attribution=None, activations=None, predictions=[],
         selection=selection_fields(selection),
     )
-    return content, [b"", b"", b""]
+    return content, [b"", b"", b"", b""]
 
 
 class AttributionPanel(Panel):

@@ -8,6 +8,10 @@ values (linear interpolation; a percentile of 0 or less gives the smallest |valu
 when that is 0, the largest |value| (sparse maps, e.g. one neuron's receptive field); 1 for an all-zero map.
 Colour positions in [0, 1]: ``0.5 + v / (2 clip)`` signed, ``|v| / clip`` otherwise, clipped; the colormap is
 the chosen one either way.
+
+An activation map ``(h, w)`` is coloured after scaling to its own largest finite value ``m``: position
+``v / m`` clipped to [0, 1] (0 for NaN, and everywhere when ``m <= 0``), shown on a 256-entry colormap. The
+view receives exactly those 256 steps (:func:`activation_codes`), a quarter of the float32 bytes.
 """
 
 from __future__ import annotations
@@ -55,3 +59,24 @@ def signed_rgb_image(attribution: np.ndarray, clip_percentile: float) -> np.ndar
             np.zeros(attribution.shape[1:], np.float32) for c in range(3)]
     rgb = np.stack([0.5 + np.nan_to_num(r) / (2 * clip) for r in rows], axis=-1)
     return np.clip(rgb, 0, 1)
+
+
+def activation_codes(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Activation maps ``(K, h, w)`` as the view shows them: ``(codes, maxima)``.
+
+    ``maxima`` (float32, ``(K,)``): each map's largest finite value (-inf when it has none); the view orders
+    channels by it and shows it for maps of one unit. ``codes`` (uint8, ``(K, h, w)``): the colormap index of each
+    unit, ``round(255 * clip(v / max, 0, 1))`` with halves rounded up as JavaScript's ``Math.round``; 0 for NaN
+    and for a map whose maximum is <= 0 (+inf saturates to 255). Colouring the codes gives the same pixels as
+    colouring the float32 values did.
+    """
+    values = np.asarray(maps, dtype=np.float64)
+    if values.ndim != 3:
+        raise ValueError(f"activation maps have shape (K, h, w); got {values.shape}")
+    finite = np.where(np.isfinite(values), values, -np.inf)
+    maxima = finite.max(axis=(1, 2), initial=-np.inf) if values.size else np.full(values.shape[0], -np.inf)
+    scale = np.where(maxima > 0, maxima, np.inf)[:, None, None]  # v / inf = 0: an all-negative map is all 0
+    with np.errstate(invalid="ignore"):
+        t = np.clip(np.nan_to_num(values / scale, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    codes = np.floor(255 * t + 0.5).astype(np.uint8)
+    return codes, maxima.astype(np.float32)

@@ -22,9 +22,11 @@ Panels add their own traits (:attr:`nbsaliency.explorer.panel.Panel.traits`).
 
 Buffers
 -------
-MSG_RESULT carries three buffers, in order: BUFFER_IMAGE (uint8 RGBA, H*W*4 bytes, row-major),
-BUFFER_ATTRIBUTION (float32 little-endian, C*H*W values, empty when ``attribution`` is None) and
-BUFFER_ACTIVATIONS (float32 little-endian, K*h*w values, empty when ``activations`` is None).
+MSG_RESULT carries four buffers, in order: BUFFER_IMAGE (uint8 RGBA, H*W*4 bytes, row-major),
+BUFFER_ATTRIBUTION (float32 little-endian, C*H*W values, empty when ``attribution`` is None),
+BUFFER_ACTIVATIONS (uint8, K*h*w colormap indices, each map scaled to its own maximum, see
+:func:`nbsaliency.explorer.display.activation_codes`) and BUFFER_ACTIVATION_MAXIMA (float32 little-endian, K
+values: each map's largest finite value); both empty when ``activations`` is None.
 MSG_OPTIMIZE_FRAME carries one (uint8 RGBA); MSG_PATCHES_RESULT carries PATCH_BUFFERS per patch, in rank
 order: the image crop, then the projection crop (signed RGB), each uint8 RGBA. MSG_KERNELS_RESULT carries one
 (uint8 RGBA tiles); MSG_TSNE_RESULT two when done (coordinates float32, thumbnails uint8 RGBA).
@@ -50,6 +52,7 @@ REQUEST_ID_TRAIT = "request_id"
 BUFFER_IMAGE = 0
 BUFFER_ATTRIBUTION = 1
 BUFFER_ACTIVATIONS = 2
+BUFFER_ACTIVATION_MAXIMA = 3
 TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
 COLORMAPS: tuple[str, ...] = get_args(ColormapName)
 
@@ -150,13 +153,14 @@ class ActivationsInfo(TypedDict):
 
 
 class ResultMessage(TypedDict):
-    """Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS]. ``id`` answers the
-    request with that id (null when the kernel started the computation itself, e.g. after ``explorer.layer =
-    ...`` in Python); ``error``: "" or what went wrong, in plain words (then the arrays are empty); ``cancelled``:
-    the request was cancelled (by Cancel or a newer request). ``notes``: what the view must say under the map
-    (a layer the method used instead of the selected one and why, a control reset by a layer change, a map that
-    is exactly zero, a preview's reduced settings, a display that had to guess the normalisation).
-    ``method_layer``: the layer the method used (Grad-CAM's layer of maps), "" for none."""
+    """Python -> JS, with buffers [BUFFER_IMAGE, BUFFER_ATTRIBUTION, BUFFER_ACTIVATIONS,
+    BUFFER_ACTIVATION_MAXIMA]. ``id`` answers the request with that id (null when the kernel started the
+    computation itself, e.g. after ``explorer.layer = ...`` in Python); ``error``: "" or what went wrong, in
+    plain words (then the arrays are empty); ``cancelled``: the request was cancelled (by Cancel or a newer
+    request). ``notes``: what the view must say under the map (a layer the method used instead of the selected
+    one and why, a control reset by a layer change, a map that is exactly zero, a preview's reduced settings, a
+    display that had to guess the normalisation). ``method_layer``: the layer the method used (Grad-CAM's layer
+    of maps), "" for none."""
 
     kind: Literal["result"]
     id: int | None

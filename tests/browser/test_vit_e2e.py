@@ -31,7 +31,12 @@ def test_lab_a_token_block_shows_its_activation_maps_on_the_token_grid(lab_vit: 
     nb.wait_painted(after=seq, timeout=REPAINT_S)
     heading = nb.page.locator(".nbs-activations h3").inner_text()
     assert re.search(r"blocks\.1 \(32 channels, 14×14\)", heading), heading
-    assert nb.page.locator(".nbs-act-cell canvas").first.evaluate("(c) => [c.width, c.height]") == [14, 14]
+    assert nb.page.locator(".nbs-act-cell .nbs-act-map").first.get_attribute("data-map-shape") == "14x14"
+    # the tiles' maps are drawn on the grid's one canvas: its pixels are not blank
+    opaque = nb.page.locator("canvas.nbs-act-window").evaluate(
+        "(c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        " for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }")
+    assert opaque > 32 * 14 * 14 // 2, opaque
     assert nb.alert().is_hidden()
     # channels are the block's 32 features, positions are on the token grid
     assert nb.control("Channel").get_attribute("max") == "31"

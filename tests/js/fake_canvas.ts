@@ -4,6 +4,21 @@ import type { FakeModel } from "./fake_model";
 /** The last pixels put on each canvas (jsdom has no canvas). */
 export const painted = new WeakMap<HTMLCanvasElement, Uint8ClampedArray>();
 
+/** A drawImage(source, sx, sy, sw, sh, dx, dy, dw, dh) call, recorded since the canvas was last cleared. */
+export interface Drawn {
+  source: CanvasImageSource;
+  sx: number;
+  sy: number;
+  sw: number;
+  sh: number;
+  dx: number;
+  dy: number;
+  dw: number;
+  dh: number;
+}
+
+export const drawn = new WeakMap<HTMLCanvasElement, Drawn[]>();
+
 class FakeImageData {
   constructor(
     public data: Uint8ClampedArray,
@@ -20,8 +35,16 @@ export function installFakeCanvas(): void {
     return {
       fillStyle: "",
       fillRect() {},
+      imageSmoothingEnabled: true,
       putImageData(img: FakeImageData) {
         painted.set(canvas, img.data);
+      },
+      clearRect() {
+        drawn.set(canvas, []);
+      },
+      drawImage(source: CanvasImageSource, ...a: number[]) {
+        const [sx, sy, sw, sh, dx, dy, dw, dh] = a;
+        drawn.set(canvas, [...(drawn.get(canvas) ?? []), { source, sx, sy, sw, sh, dx, dy, dw, dh }]);
       },
     };
   } as any;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { colormapLUT } from "../../js/src/lib/colormaps";
 import {
+  activationAtlas,
   activationRGBA,
   heatmapRGBA,
-  mapMaxima,
   overlay,
   percentileOfAbs,
   resizeNearest,
@@ -139,22 +139,25 @@ describe("resizeNearest", () => {
 });
 
 describe("activation maps", () => {
-  const acts = f32([0, 1, 2, 4, /* */ -1, -2, -3, -4, /* */ 5, 5, 5, 10]);
+  // colormap indices as the kernel sends them (display.py activation_codes scales each map to its maximum)
+  const codes = new Uint8Array([0, 64, 128, 255, /* */ 0, 0, 0, 0, /* */ 128, 128, 128, 255]);
 
-  it("normalises each map to its own maximum", () => {
-    const gray = activationRGBA(acts, 0, 2, 2, "gray");
+  it("colours each unit with the colormap entry of its code", () => {
+    const gray = activationRGBA(codes, 0, 2, 2, "gray");
     expect([gray[0], gray[4], gray[8], gray[12]]).toEqual([0, 64, 128, 255]);
-    const third = activationRGBA(acts, 2, 2, 2, "gray");
-    expect([third[0], third[12]]).toEqual([128, 255]);
+    const inferno = colormapLUT("inferno");
+    const third = activationRGBA(codes, 2, 2, 2, "inferno");
+    expect(Array.from(third.slice(0, 4))).toEqual([inferno[128 * 3], inferno[128 * 3 + 1], inferno[128 * 3 + 2], 255]);
+    expect(Array.from(activationRGBA(codes, 1, 2, 2, "gray").filter((_, i) => i % 4 !== 3))).toEqual(new Array(12).fill(0));
   });
 
-  it("shows a map with no positive value as all zero", () => {
-    expect(Array.from(activationRGBA(acts, 1, 2, 2, "gray").filter((_, i) => i % 4 !== 3))).toEqual(
-      new Array(12).fill(0),
-    );
-  });
-
-  it("finds the strongest unit of each channel", () => {
-    expect(Array.from(mapMaxima(acts, 3, 4))).toEqual([4, -1, 10]);
+  it("lays maps out in an atlas, columns per row, each where activationRGBA puts its pixels", () => {
+    const atlas = activationAtlas(codes, [2, 0, 1], 2, 2, 2, "gray");
+    expect([atlas.width, atlas.height]).toEqual([4, 4]);
+    const px = (x: number, y: number) => atlas.rgba[(y * 4 + x) * 4];
+    expect([px(0, 0), px(1, 0), px(0, 1), px(1, 1)]).toEqual([128, 128, 128, 255]); // channel 2 first
+    expect([px(2, 0), px(3, 0), px(2, 1), px(3, 1)]).toEqual([0, 64, 128, 255]); // then channel 0
+    expect([px(0, 2), px(1, 3)]).toEqual([0, 0]); // channel 1 on the second row
+    expect(atlas.rgba[((3 * 4 + 3) * 4) + 3]).toBe(0); // the unused cell stays transparent
   });
 });

@@ -1,7 +1,8 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { MSG_RESULT, MSG_SELECT, type ResultMessage, SELECTION_TRAITS, type Selection } from "../../js/src/protocol";
 import { mountWidget, painted } from "./fake_canvas";
+import { BUSY_SHOWN_AFTER_MS } from "../../js/src/widget";
 import { FakeModel } from "./fake_model";
 
 const TRAITS = {
@@ -31,7 +32,7 @@ const TRAITS = {
   error: "",
 };
 
-/** A result for a 2 x 2 image, C = 3 attribution, [4, 2, 2] activations, buffers at odd offsets. */
+/** A result for a 2 x 2 image, C = 3 attribution, [4, 2, 2] activation codes and maxima, buffers at odd offsets. */
 function result(id: number | null, seq: number, changed: Partial<Selection>, extra: Partial<ResultMessage> = {}) {
   const base = Object.fromEntries(SELECTION_TRAITS.map((n) => [n, (TRAITS as Record<string, unknown>)[n]]));
   const selection = { ...base, ...changed } as Selection;
@@ -57,10 +58,13 @@ function result(id: number | null, seq: number, changed: Partial<Selection>, ext
     return new DataView(buf.buffer, offset, bytes.length);
   };
   const floats = (n: number) => new Uint8Array(new Float32Array(Array.from({ length: n }, (_, i) => i - 3)).buffer);
+  const K = msg.activations?.shape[0] ?? 0;
   const buffers = [
     at(new Uint8Array(16).fill(200), 1),
     msg.attribution ? at(floats(12), 3) : new DataView(new ArrayBuffer(0)),
-    msg.activations ? at(floats(16), 5) : new DataView(new ArrayBuffer(0)),
+    // colormap codes of [4, 2, 2] maps and each map's maximum (channel 2 the strongest)
+    msg.activations ? at(Uint8Array.from({ length: 16 }, (_, i) => (i * 17) % 256), 5) : new DataView(new ArrayBuffer(0)),
+    msg.activations ? at(new Uint8Array(Float32Array.from({ length: K }, (_, k) => (k === 2 ? 9 : k)).buffer), 7) : new DataView(new ArrayBuffer(0)),
   ];
   return [msg, buffers] as const;
 }
@@ -109,6 +113,32 @@ describe("the view", () => {
     // an empty change: the kernel answers with its current selection, so nothing set from Python is undone
     expect(model.selects[0]).toMatchObject({ kind: MSG_SELECT, selection: {} });
     expect(root().getAttribute("aria-busy")).toBe("true");
+  });
+
+  it("says Computing… only when an answer takes longer than BUSY_SHOWN_AFTER_MS; aria-busy at once", () => {
+    vi.useFakeTimers();
+    try {
+      cleanup();
+      model = new FakeModel(TRAITS);
+      ({ el, unmount: cleanup } = mountWidget(model));
+      const status = () => el.querySelector(".nbs-busy")!.textContent;
+      const first = model.selects[0];
+      expect(root().getAttribute("aria-busy")).toBe("true");
+      expect(status()).toBe("");
+      vi.advanceTimersByTime(BUSY_SHOWN_AFTER_MS - 1);
+      model.emit("msg:custom", ...result(first.id, 1, first.selection)); // a quick answer: no word, no spinner
+      vi.advanceTimersByTime(BUSY_SHOWN_AFTER_MS);
+      expect(status()).toBe("");
+      change(byLabel(el, "Method"), "guided");
+      expect(root().getAttribute("aria-busy")).toBe("true");
+      vi.advanceTimersByTime(BUSY_SHOWN_AFTER_MS);
+      expect(status()).toBe("Computing…"); // a slow one is said
+      model.emit("msg:custom", ...result(model.selects[1].id, 2, { method: "guided" }));
+      expect(status()).toBe("");
+      expect(root().getAttribute("aria-busy")).toBe("false");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("paints a result, records its seq and goes idle", () => {

@@ -1,21 +1,10 @@
 /**
  * Pure helpers of the activation-map grid for layers with thousands of channels: the order tiles are shown
- * in, the strongest channel, and which tiles a scrolled window needs (only those are built and painted).
+ * in (from each channel's maximum, which the kernel sends), the strongest channel, and which tiles a scrolled window needs (only those are built and painted).
  * No DOM.
  */
 
 export type ChannelOrder = "index" | "strongest";
-
-/** Each channel's largest value in a [K, h, w] array (-Infinity for an empty map; NaN values are skipped). */
-export function channelMaxima(acts: ArrayLike<number>, K: number, hw: number): Float64Array {
-  const out = new Float64Array(K).fill(-Infinity);
-  for (let k = 0; k < K; k++) {
-    let m = -Infinity;
-    for (let i = k * hw, end = (k + 1) * hw; i < end; i++) if (acts[i] > m) m = acts[i];
-    out[k] = m;
-  }
-  return out;
-}
 
 /** Channel indices in display order: by index, or strongest first (largest maximum; ties by index). */
 export function channelOrder(maxima: ArrayLike<number>, order: ChannelOrder): number[] {

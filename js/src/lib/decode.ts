@@ -48,6 +48,16 @@ export function decodeFloat32(buffer: BufferLike, shape: readonly number[]): Flo
   return new Float32Array(bytes.slice().buffer, 0, n);
 }
 
+/** uint8 values of the given shape (no copy). */
+export function decodeUint8(buffer: BufferLike, shape: readonly number[]): Uint8Array<ArrayBuffer> {
+  const n = product(shape);
+  const bytes = bytesOf(buffer);
+  if (bytes.byteLength !== n) {
+    throw new Error(`uint8 buffer of shape [${shape.join(", ")}] needs ${n} bytes, got ${bytes.byteLength}`);
+  }
+  return bytes;
+}
+
 /** uint8 RGBA pixels of shape [H, W, 4], row-major. */
 export function decodeRGBA(buffer: BufferLike, shape: readonly number[]): Uint8ClampedArray<ArrayBuffer> {
   if (shape.length !== 3 || shape[2] !== 4) {

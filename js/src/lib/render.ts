@@ -5,6 +5,7 @@
  */
 import { DIVERGING, colormapLUT, lutIndex } from "./colormaps";
 import type { ColormapName } from "../protocol";
+import { quantileInPlace } from "./select";
 
 export type RGBA = Uint8ClampedArray<ArrayBuffer>;
 
@@ -44,12 +45,8 @@ export function percentileOfAbs(values: ArrayLike<number>, p: number): number {
     if (Number.isFinite(v)) abs[n++] = Math.abs(v);
   }
   if (n === 0) return 0;
-  const sorted = abs.subarray(0, n).sort();
   const q = Math.min(100, Math.max(0, Number.isFinite(p) ? p : 100)) / 100;
-  const rank = q * (n - 1);
-  const lo = Math.floor(rank);
-  const hi = Math.min(lo + 1, n - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
+  return quantileInPlace(abs.subarray(0, n), q);
 }
 
 /** Largest finite |v|; 0 when none. */
@@ -77,8 +74,12 @@ export function robustClip(values: ArrayLike<number>, clipPercentile: number): n
  * Positions along the colormap (nbsaliency/explorer/display.py computes the same for figure()):
  * 0.5 + v / (2 clip) signed, |v| / clip otherwise, clipped to [0, 1] (NaN stays NaN).
  */
-export function colourPositions(map: ArrayLike<number>, signed: boolean, clipPercentile: number): Float32Array {
-  const clip = robustClip(map, clipPercentile);
+export function colourPositions(
+  map: ArrayLike<number>,
+  signed: boolean,
+  clipPercentile: number,
+  clip: number = robustClip(map, clipPercentile),
+): Float32Array {
   const out = new Float32Array(map.length);
   for (let i = 0; i < map.length; i++) {
     const v = map[i];
@@ -92,6 +93,8 @@ export interface HeatmapOptions {
   colormap: ColormapName;
   signed: boolean;
   clipPercentile: number;
+  /** `robustClip(map, clipPercentile)` when the caller already has it (it also labels the colour bar). */
+  clip?: number;
 }
 
 /**
@@ -101,7 +104,7 @@ export interface HeatmapOptions {
 export function heatmapRGBA(map: Float32Array, H: number, W: number, opts: HeatmapOptions): RGBA {
   checkLength(map, H * W, "heatmapRGBA");
   const lut = colormapLUT(opts.colormap);
-  const positions = colourPositions(map, opts.signed, opts.clipPercentile);
+  const positions = colourPositions(map, opts.signed, opts.clipPercentile, opts.clip);
   const out = new Uint8ClampedArray(H * W * 4);
   const nanIndex = opts.signed ? 128 : 0;
   for (let i = 0; i < map.length; i++) {
@@ -172,38 +175,56 @@ export function resizeNearest(src: ArrayLike<number>, h: number, w: number, H: n
   return out;
 }
 
-/** Largest value of each of the K maps of n values (the strongest unit of each channel). */
-export function mapMaxima(acts: Float32Array, K: number, n: number): Float32Array {
-  checkLength(acts, K * n, "mapMaxima");
-  const out = new Float32Array(K);
-  for (let k = 0; k < K; k++) {
-    let m = -Infinity;
-    for (let i = 0; i < n; i++) if (acts[k * n + i] > m) m = acts[k * n + i];
-    out[k] = n > 0 ? m : 0;
-  }
-  return out;
-}
-
 /**
- * Activation map k of [K, h, w] coloured after normalising to its own maximum: v / max in [0, 1],
- * negative values (pre-ReLU layers) shown as 0. A map whose maximum is <= 0 is shown all 0.
+ * Activation map k of [K, h, w] from its colormap indices (protocol BUFFER_ACTIVATIONS: each map already
+ * scaled to its own maximum by the kernel, nbsaliency/explorer/display.py activation_codes).
  */
-export function activationRGBA(acts: Float32Array, k: number, h: number, w: number, colormap: ColormapName): RGBA {
+export function activationRGBA(codes: Uint8Array, k: number, h: number, w: number, colormap: ColormapName): RGBA {
   const n = h * w;
-  const map = acts.subarray(k * n, (k + 1) * n);
+  const map = codes.subarray(k * n, (k + 1) * n);
   checkLength(map, n, "activationRGBA");
-  let max = 0;
-  for (let i = 0; i < n; i++) if (map[i] > max && map[i] !== Infinity) max = map[i];
   const lut = colormapLUT(colormap);
   const out = new Uint8ClampedArray(n * 4);
   for (let i = 0; i < n; i++) {
-    const j = lutIndex(max > 0 ? map[i] / max : 0) * 3;
+    const j = map[i] * 3;
     out[i * 4] = lut[j];
     out[i * 4 + 1] = lut[j + 1];
     out[i * 4 + 2] = lut[j + 2];
     out[i * 4 + 3] = 255;
   }
   return out;
+}
+
+/** RGBA pixels of an atlas of activation maps: map i of `channels` at column i % columns, row i / columns. */
+export interface Atlas {
+  rgba: RGBA;
+  width: number;
+  height: number;
+}
+
+/**
+ * The maps of `channels` (each coloured as activationRGBA does) laid side by side, `columns` per row, in one
+ * image of columns*w x rows*h pixels: the view draws every visible tile from it onto one canvas.
+ */
+export function activationAtlas(
+  codes: Uint8Array,
+  channels: readonly number[],
+  h: number,
+  w: number,
+  columns: number,
+  colormap: ColormapName,
+): Atlas {
+  const cols = Math.max(1, Math.min(columns, channels.length));
+  const width = cols * w;
+  const height = Math.ceil(channels.length / cols) * h;
+  const rgba = new Uint8ClampedArray(width * height * 4);
+  channels.forEach((k, i) => {
+    const tile = activationRGBA(codes, k, h, w, colormap);
+    const x0 = (i % cols) * w;
+    const y0 = Math.floor(i / cols) * h;
+    for (let y = 0; y < h; y++) rgba.set(tile.subarray(y * w * 4, (y + 1) * w * 4), ((y0 + y) * width + x0) * 4);
+  });
+  return { rgba, width, height };
 }
 
 /** The colormap used for activation maps: the chosen one when sequential, else inferno. */

@@ -1,21 +1,24 @@
 /**
- * The activation maps of the selected layer ([K, h, w]): one small canvas per channel, each normalised to
- * its own maximum. A click inside a map picks that channel and neuron; a click on its caption picks the
- * channel alone. Non-spatial layers (h = w = 1) get one bar strip instead. Thousands of channels stay cheap:
- * only the tiles in the scrolled window exist and are painted (lib/channels.ts), in the order the user
- * chooses (by index, or strongest first for this image); "Find channel" scrolls to a channel and "Strongest"
- * picks the strongest one.
+ * The activation maps of the selected layer ([K, h, w]), each normalised to its own maximum. A click inside a
+ * map picks that channel and neuron; a click on its caption picks the channel alone. Non-spatial layers
+ * (h = w = 1) get one bar strip instead. Thousands of channels stay cheap: only the tiles in the scrolled
+ * window exist (lib/channels.ts), in the order the user chooses (by index, or strongest first for this
+ * image); "Find channel" scrolls to a channel and "Strongest" picks the strongest one.
+ *
+ * All visible maps are drawn on ONE canvas under the tiles (each tile keeps its own labelled, clickable map
+ * area, marker and caption): a canvas per tile made every frame of the page composite ~100 canvas layers,
+ * which cost ~13 ms a frame in a software-rendered browser and delayed the next answer's paint.
  */
-import { type ChannelOrder, channelMaxima, channelOrder, columnsFor, scrollToTile, strongestChannel, visibleTiles } from "../../lib/channels";
+import { type ChannelOrder, channelOrder, columnsFor, scrollToTile, strongestChannel, visibleTiles } from "../../lib/channels";
 import { colormapLUT } from "../../lib/colormaps";
 import { field, h, paintCanvas } from "../../lib/dom";
 import type { ColormapName } from "../../protocol";
-import { activationRGBA, maxAbs } from "../../lib/render";
+import { activationAtlas, maxAbs } from "../../lib/render";
 import { positionFromClick } from "../../lib/selection";
 
-/** [y, x] of the unit under a mouse event on a canvas showing an h x w map. */
-function clickPosition(e: MouseEvent, canvas: HTMLCanvasElement, h: number, w: number): [number, number] {
-  const r = canvas.getBoundingClientRect();
+/** [y, x] of the unit under a mouse event on an element showing an h x w map. */
+function clickPosition(e: MouseEvent, area: Element, h: number, w: number): [number, number] {
+  const r = area.getBoundingClientRect();
   return positionFromClick(e.clientX - r.left, e.clientY - r.top, r.width, r.height, h, w);
 }
 
@@ -26,7 +29,10 @@ export interface ActivationPick {
 }
 
 export interface ActivationData {
-  acts: Float32Array;
+  /** Colormap indices of the [K, h, w] maps, each map scaled to its own maximum (protocol BUFFER_ACTIVATIONS). */
+  codes: Uint8Array;
+  /** Each map's largest finite value (BUFFER_ACTIVATION_MAXIMA): the channel order, and the values of 1-unit maps. */
+  maxima: Float32Array;
   shape: number[];
   layer: string;
   selectedChannel: number;
@@ -36,14 +42,12 @@ export interface ActivationData {
 
 const GAP = 4;
 const CAPTION = 18; // caption height under each map (CSS px)
+const BORDER = 2; // a tile's border (the selected tile's is coloured), around its map (CSS px)
 const VIEW = 380; // the scroll box's height when the page gives none (CSS max-height)
 
 interface Tile {
   cell: HTMLElement;
-  canvas: HTMLCanvasElement;
   marker: HTMLElement;
-  /** The data version painted on it. */
-  painted: number;
 }
 
 export class ActivationGrid {
@@ -56,9 +60,12 @@ export class ActivationGrid {
   private readonly toolbar: HTMLElement;
   private readonly scroller = h("div", { class: "nbs-act-grid" });
   private readonly sizer = h("div", { class: "nbs-act-sizer" });
+  /** The maps of the tiles in the window, drawn at their tiles' places (under the tiles). */
+  private readonly canvas = h("canvas", { class: "nbs-act-window", "aria-hidden": "true" });
+  /** The window's maps side by side at their own size, scaled onto `canvas` tile by tile. */
+  private readonly atlas = h("canvas");
   private readonly onPick: (pick: ActivationPick) => void;
   private data: ActivationData | null = null;
-  private version = 0;
   private K = 0;
   private hh = 0;
   private ww = 0;
@@ -72,6 +79,7 @@ export class ActivationGrid {
 
   constructor(onPick: (pick: ActivationPick) => void) {
     this.onPick = onPick;
+    this.sizer.append(this.canvas);
     this.scroller.append(this.sizer);
     this.toolbar = h(
       "div",
@@ -106,7 +114,7 @@ export class ActivationGrid {
   show(d: ActivationData): void {
     const [K, hh, ww] = d.shape.length >= 3 ? d.shape : [d.shape[0] ?? 0, 1, 1];
     this.heading.textContent = `Activation maps of ${d.layer} (${K} channels${hh * ww > 1 ? `, ${hh}×${ww}` : ""})`;
-    this.maxima = channelMaxima(d.acts, K, hh * ww);
+    this.maxima = d.maxima;
     this.toolbar.hidden = hh * ww <= 1; // a strip shows every unit and names the strongest itself
     this.find.max = String(Math.max(0, K - 1));
     if (hh * ww <= 1) {
@@ -117,7 +125,6 @@ export class ActivationGrid {
     }
     const layout = K !== this.K || hh !== this.hh || ww !== this.ww || this.body.firstChild !== this.scroller;
     this.data = d;
-    this.version += 1;
     if (layout) {
       this.K = K;
       this.hh = hh;
@@ -185,7 +192,7 @@ export class ActivationGrid {
     this.tiles.clear();
   }
 
-  /** Builds, places and paints the tiles in the scrolled window; removes the others. */
+  /** Builds and places the tiles in the scrolled window (removing the others) and draws their maps. */
   private paintWindow(): void {
     const d = this.data;
     if (d === null) return;
@@ -196,9 +203,11 @@ export class ActivationGrid {
     this.sizer.style.height = `${total}px`;
     this.scroller.style.height = `${Math.min(VIEW, total + 4)}px`;
     const keep = new Set<number>();
+    const channels: number[] = [];
     for (let i = start; i < end; i++) {
       const k = this.shownOrder[i];
       keep.add(k);
+      channels.push(k);
       let tile = this.tiles.get(k);
       if (tile === undefined) {
         tile = this.tile(k);
@@ -206,11 +215,7 @@ export class ActivationGrid {
         this.sizer.append(tile.cell);
       }
       tile.cell.style.transform = `translate(${(i % g.columns) * (this.tileW + GAP)}px, ${Math.floor(i / g.columns) * g.rowHeight}px)`;
-      if (tile.painted !== this.version) {
-        tile.painted = this.version;
-        paintCanvas(tile.canvas, activationRGBA(d.acts, k, this.hh, this.ww, d.colormap), this.ww, this.hh);
-        this.mark(tile, k, d);
-      }
+      this.mark(tile, k, d);
     }
     for (const [k, t] of this.tiles) {
       if (!keep.has(k)) {
@@ -218,6 +223,39 @@ export class ActivationGrid {
         this.tiles.delete(k);
       }
     }
+    this.drawMaps(d, g.columns, start, channels);
+  }
+
+  /** Draws the maps of `channels` (window positions start, start + 1, ...) on the one canvas. */
+  private drawMaps(d: ActivationData, columns: number, start: number, channels: number[]): void {
+    const firstRow = Math.floor(start / columns);
+    const rows = Math.ceil(channels.length / columns);
+    const cssW = columns * (this.tileW + GAP);
+    const cssH = Math.max(1, rows * (this.tileH + CAPTION + GAP));
+    const scale = typeof devicePixelRatio === "number" && devicePixelRatio > 0 ? devicePixelRatio : 1;
+    const W = Math.round(cssW * scale);
+    const H = Math.round(cssH * scale);
+    if (this.canvas.width !== W) this.canvas.width = W;
+    if (this.canvas.height !== H) this.canvas.height = H;
+    this.canvas.style.width = `${cssW}px`;
+    this.canvas.style.height = `${cssH}px`;
+    this.canvas.style.transform = `translateY(${firstRow * (this.tileH + CAPTION + GAP)}px)`;
+    const ctx = this.canvas.getContext("2d");
+    if (ctx === null) return;
+    ctx.clearRect(0, 0, W, H);
+    if (channels.length === 0) return;
+    const atlas = activationAtlas(d.codes, channels, this.hh, this.ww, columns, d.colormap);
+    paintCanvas(this.atlas, atlas.rgba, atlas.width, atlas.height);
+    ctx.imageSmoothingEnabled = false; // each unit a sharp block, as the paper figures show them
+    const mapW = (this.tileW - 2 * BORDER) * scale;
+    const mapH = this.tileH * scale;
+    channels.forEach((_, j) => {
+      const c = j % columns;
+      const r = Math.floor(j / columns);
+      const x = (c * (this.tileW + GAP) + BORDER) * scale;
+      const y = (r * (this.tileH + CAPTION + GAP) + BORDER) * scale;
+      ctx.drawImage(this.atlas, c * this.ww, r * this.hh, this.ww, this.hh, x, y, mapW, mapH);
+    });
   }
 
   private mark(tile: Tile, k: number, d: ActivationData): void {
@@ -235,41 +273,41 @@ export class ActivationGrid {
 
   private tile(k: number): Tile {
     const { hh, ww } = this;
-    const canvas = h("canvas", {
-      class: "nbs-pixelated",
+    // The map itself is drawn on the grid's canvas underneath; this area names it and takes its clicks.
+    const area = h("div", {
+      class: "nbs-act-map",
       role: "img",
       "aria-label": `Activation map, channel ${k}`,
       title: `Channel ${k}: click a position to select that neuron`,
+      style: `height: ${this.tileH}px`,
+      "data-map-shape": `${hh}x${ww}`,
     });
-    canvas.addEventListener("click", (e) => this.onPick({ channel: k, position: clickPosition(e, canvas, hh, ww) }));
+    area.addEventListener("click", (e) => this.onPick({ channel: k, position: clickPosition(e, area, hh, ww) }));
     const marker = h("span", { class: "nbs-act-marker", "aria-hidden": "true" });
     marker.hidden = true;
+    area.append(marker);
     const caption = h("button", { type: "button", class: "nbs-act-caption" }, String(k));
     caption.addEventListener("click", () => this.onPick({ channel: k, position: null }));
-    const cell = h(
-      "figure",
-      { class: "nbs-act-cell", style: `width: ${this.tileW}px`, "data-channel": k },
-      h("div", { class: "nbs-act-map", style: `height: ${this.tileH}px` }, canvas, marker),
-      caption,
-    );
-    return { cell, canvas, marker, painted: -1 };
+    const cell = h("figure", { class: "nbs-act-cell", style: `width: ${this.tileW}px`, "data-channel": k }, area, caption);
+    return { cell, marker };
   }
 
   /** Non-spatial layers: one bar per unit, scaled by the largest |value|; a click picks that unit. */
   private showStrip(d: ActivationData, K: number, hasPosition: boolean): void {
     const canvas = h("canvas", { class: "nbs-act-strip", role: "img", "aria-label": "Activation values" });
     const lut = colormapLUT(d.colormap);
-    const scale = maxAbs(d.acts) || 1;
+    const values = d.maxima; // a map of one unit: its maximum is its value
+    const scale = maxAbs(values) || 1;
     const barW = Math.max(1, Math.min(8, Math.floor(1024 / Math.max(K, 1))));
     const H = 48;
     canvas.width = Math.max(1, K * barW);
     canvas.height = H;
     const ctx = canvas.getContext("2d");
     let best = 0;
-    for (let k = 0; k < K; k++) if (d.acts[k] > d.acts[best]) best = k;
+    for (let k = 0; k < K; k++) if (values[k] > values[best]) best = k;
     if (ctx) {
       for (let k = 0; k < K; k++) {
-        const t = Math.max(0, d.acts[k]) / scale;
+        const t = Math.max(0, values[k]) / scale;
         const j = Math.round(t * 255) * 3;
         ctx.fillStyle = k === d.selectedChannel ? "#e53935" : `rgb(${lut[j]}, ${lut[j + 1]}, ${lut[j + 2]})`;
         const bh = k === d.selectedChannel ? H : Math.max(1, Math.round(t * H));
@@ -280,7 +318,7 @@ export class ActivationGrid {
       const [, k] = clickPosition(e, canvas, 1, K);
       this.onPick({ channel: k, position: hasPosition ? [0, 0] : [] });
     });
-    const text = K > 0 ? `Strongest unit: ${best} (${d.acts[best].toPrecision(3)}). Selected: ${d.selectedChannel}.` : "";
+    const text = K > 0 ? `Strongest unit: ${best} (${values[best].toPrecision(3)}). Selected: ${d.selectedChannel}.` : "";
     this.body.replaceChildren(canvas, h("p", { class: "nbs-caption" }, text));
   }
 }

@@ -139,15 +139,17 @@ export class AttributionPanel {
     }
     const [, H, W] = shape;
     const sal = saliencyMap(attr, shape, display.signed);
+    const clip = robustClip(sal, display.clip_percentile);
     const heat = heatmapRGBA(sal, H, W, {
       colormap: display.colormap,
       signed: display.signed,
       clipPercentile: display.clip_percentile,
+      clip,
     });
     const base =
       image.height === H && image.width === W ? image.rgba : resizeNearest(image.rgba, image.height, image.width, H, W);
     paintCanvas(this.map, overlay(base, heat, display.opacity), W, H);
-    this.showColorbar(display, robustClip(sal, display.clip_percentile));
+    this.showColorbar(display, clip);
     this.rgbFigure.hidden = !data.rgbView;
     if (data.rgbView) paintCanvas(this.rgb, signedRGB(attr, shape, display.clip_percentile), W, H);
   }
