@@ -1,5 +1,6 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { GRID_SETTLE_MS } from "../../js/src/panels/patches/panel";
 import {
   MSG_INDEX_BUILD,
   MSG_INDEX_CANCEL,
@@ -86,12 +87,22 @@ function firstPaint() {
   model.emit("msg:custom", ...selectResult(select.id, 1));
 }
 
+/** A later selection is painted: its grid is asked for once the selection has rested GRID_SETTLE_MS. */
+function paintAndRest(seq: number, changed = {}) {
+  model.emit("msg:custom", ...selectResult(null, seq, changed));
+  vi.advanceTimersByTime(GRID_SETTLE_MS);
+}
+
 beforeEach(() => {
+  vi.useFakeTimers();
   model = new FakeModel({ ...TRAITS });
   ({ el, unmount: cleanup } = mountWidget(model));
 });
 
-afterEach(() => cleanup());
+afterEach(() => {
+  cleanup();
+  vi.useRealTimers();
+});
 
 describe("the patches panel", () => {
   it("shows the index build's progress with a Cancel button", () => {
@@ -150,9 +161,9 @@ describe("the patches panel", () => {
     firstPaint();
     const [a] = model.ofKind(MSG_PATCHES);
     model.emit("msg:custom", ...grid(a.id, 5));
-    model.emit("msg:custom", ...selectResult(null, 2, { image_index: 3, target: "neuron" }));
+    paintAndRest(2, { image_index: 3, target: "neuron" });
     expect(model.ofKind(MSG_PATCHES)).toHaveLength(1);
-    model.emit("msg:custom", ...selectResult(null, 3, { channel: 2 }));
+    paintAndRest(3, { channel: 2 });
     const [, b] = model.ofKind(MSG_PATCHES);
     expect(b).toMatchObject({ channel: 2 });
     model.emit("msg:custom", ...grid(b.id, 4, 3)); // older than the painted grid
@@ -172,10 +183,35 @@ describe("the patches panel", () => {
     model.emit("msg:custom", ...selectResult(null, 2, { channel: 6, method: "guided" }));
     expect(updating.hidden).toBe(false); // the channel 1 grid is still drawn, and said to be stale
     expect(caption()).toContain("channel 1");
+    vi.advanceTimersByTime(GRID_SETTLE_MS);
+    expect(updating.hidden).toBe(false);
     const [, b] = model.ofKind(MSG_PATCHES);
     model.emit("msg:custom", ...grid(b.id, 6, 9, { channel: 6, method: "guided", projection: "guided", note: "" }));
     expect(updating.hidden).toBe(true);
     expect(caption()).toContain("channel 6");
+  });
+
+  it("asks for a new grid only when the selection has rested, and only for the last of quick changes", () => {
+    model.pythonSets("index_status", "ready");
+    firstPaint();
+    const [a] = model.ofKind(MSG_PATCHES); // the first grid: at once
+    model.emit("msg:custom", ...grid(a.id, 5));
+    const updating = panel().querySelector(".nbs-updating") as HTMLElement;
+    for (const [seq, channel] of [[2, 2], [3, 3], [4, 4]]) {
+      model.emit("msg:custom", ...selectResult(null, seq, { channel }));
+      vi.advanceTimersByTime(GRID_SETTLE_MS - 1);
+      expect(model.ofKind(MSG_PATCHES)).toHaveLength(1); // stepping through channels: no projections yet
+      expect(updating.hidden).toBe(false);
+    }
+    vi.advanceTimersByTime(1);
+    expect(model.ofKind(MSG_PATCHES).slice(1)).toEqual([expect.objectContaining({ channel: 4 })]);
+    // back to the grid asked for and drawn before the rest is over: nothing to ask, nothing stale
+    model.emit("msg:custom", ...grid(model.ofKind(MSG_PATCHES)[1].id, 6, 9, { channel: 4 }));
+    model.emit("msg:custom", ...selectResult(null, 5, { channel: 5 }));
+    model.emit("msg:custom", ...selectResult(null, 6, { channel: 4 }));
+    expect(updating.hidden).toBe(true);
+    vi.advanceTimersByTime(GRID_SETTLE_MS);
+    expect(model.ofKind(MSG_PATCHES)).toHaveLength(2);
   });
 
   it("shows the kernel's error in plain words and keeps working", () => {
@@ -185,7 +221,7 @@ describe("the patches panel", () => {
     model.emit("msg:custom", ...grid(a.id, 1, 0, { error: "layer 'fc' has output shape (5,)" }));
     expect(panel().querySelector(".nbs-inline-error")!.textContent).toBe("layer 'fc' has output shape (5,)");
     expect(panel().dataset.patches).toBe("0");
-    model.emit("msg:custom", ...selectResult(null, 2, { channel: 2 }));
+    paintAndRest(2, { channel: 2 });
     const [, b] = model.ofKind(MSG_PATCHES);
     model.emit("msg:custom", ...grid(b.id, 2));
     expect(panel().querySelector(".nbs-inline-error")!.textContent).toBe("");

@@ -16,5 +16,6 @@ export const patchesPanel: PanelFactory = ({ model, firstId, methodLabel }) => {
     handle: (msg, buffers) => void panel.handle(msg, buffers),
     onTraits,
     follow: (selection) => panel.follow(keyOf(selection)),
+    close: () => panel.close(),
   };
 };

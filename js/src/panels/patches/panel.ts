@@ -36,12 +36,22 @@ import {
 
 type Outgoing = PatchesMessage | PatchOpenMessage | IndexCommandMessage;
 
+/**
+ * How long the selection must rest on a new (layer, channel, method) before its grid is asked for (ms). A
+ * grid's projections are a batched backward pass over nine dataset images: stepping through channels, they
+ * would compete with the attributions the user is waiting for, and all but the last would be thrown away.
+ * Meanwhile the drawn grid stays, marked "updating…". The first grid is asked for at once.
+ */
+export const GRID_SETTLE_MS = 300;
+
 export class PatchesPanel {
   readonly element: HTMLElement;
   private readonly send: (msg: Outgoing) => void;
   private readonly methodLabel: (name: string) => string;
   private readonly requests: GridRequests;
   private index: IndexState = { status: "none", done: 0, total: -1, message: "" };
+  private settle: ReturnType<typeof setTimeout> | undefined;
+  private asked = false;
 
   private readonly progress = h("progress", { "aria-label": "Index progress", max: 1 });
   private readonly cancelButton = h("button", { type: "button", class: "nbs-button" }, "Cancel indexing");
@@ -88,7 +98,6 @@ export class PatchesPanel {
     this.setIndex(this.index);
   }
 
-  /** The painted selection: ask for its grid when layer, channel or method changed. */
   /** Sizes a crop's canvas so that a row of three tiles fits the panel (patchScale). */
   private fit(canvas: HTMLCanvasElement): void {
     const scale = patchScale(this.element.clientWidth, canvas.height, canvas.width);
@@ -101,9 +110,26 @@ export class PatchesPanel {
     for (const canvas of this.grid.querySelectorAll("canvas")) this.fit(canvas);
   }
 
+  /** The painted selection: ask for its grid when layer, channel or method changed (after GRID_SETTLE_MS). */
   follow(key: GridKey): void {
-    this.requests.follow(key);
+    clearTimeout(this.settle);
+    this.settle = undefined;
+    if (!this.asked || !this.requests.wouldAsk(key)) {
+      this.asked = true;
+      this.requests.follow(key); // the first grid at once; the grid already asked for: nothing to ask
+    } else {
+      this.settle = setTimeout(() => {
+        this.settle = undefined;
+        this.requests.follow(key);
+        this.updateBusy();
+      }, GRID_SETTLE_MS);
+    }
     this.updateBusy();
+  }
+
+  close(): void {
+    clearTimeout(this.settle);
+    this.settle = undefined;
   }
 
   /** The index traits changed. */
@@ -184,8 +210,9 @@ export class PatchesPanel {
   }
 
   private updateBusy(): void {
-    this.element.setAttribute("aria-busy", String(this.requests.busy || this.index.status === "building"));
-    this.updating.hidden = !this.requests.busy;
-    this.grid.classList.toggle("nbs-stale", this.requests.busy);
+    const coming = this.requests.busy || this.settle !== undefined;
+    this.element.setAttribute("aria-busy", String(coming || this.index.status === "building"));
+    this.updating.hidden = !coming;
+    this.grid.classList.toggle("nbs-stale", coming);
   }
 }

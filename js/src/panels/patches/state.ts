@@ -118,6 +118,11 @@ export class GridRequests {
     return true;
   }
 
+  /** Whether `follow(key)` would ask for a grid (it is not the one last asked for). */
+  wouldAsk(key: GridKey): boolean {
+    return !sameKey(this.asked, keyOf(key));
+  }
+
   /** Ask again for the wanted grid (the index became ready). */
   refresh(): void {
     this.asked = null;
