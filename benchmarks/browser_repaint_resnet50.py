@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             plan = changes(args.warmup + args.changes)
             for label, value in plan[:args.warmup]:
                 measure(nb, label, value, timeout_s=120)
-            nb.add_code_cell_and_run("for _l in (engine_ms, backend_ms, other_ms, grids, grid_jobs_ms): _l.clear()\nprint('cleared')",
-                                     timeout=60)
+            nb.add_code_cell_and_run("for _l in (engine_ms, backend_ms, other_ms, grids, grid_jobs_ms): _l.clear()\n"
+                                     "print('cleared')", timeout=60)
             repaint = [measure(nb, label, value, timeout_s=120) for label, value in plan[args.warmup:]]
             kernel = json.loads(nb.add_code_cell_and_run(
                 "import json; print(json.dumps([engine_ms, backend_ms, other_ms, grids, grid_jobs_ms]))", timeout=60))

@@ -75,3 +75,33 @@ def test_patch_index_merge_accepts_a_list_of_shards(built):
                 np.testing.assert_array_equal(field_whole, field_merged)
     with pytest.raises(TypeError, match="PatchIndex shards.*got a str"):
         nbs.PatchIndex.merge([a, "b"])
+
+
+def test_top_patches_on_another_dataset_of_the_same_length_says_so(built):
+    model, images, index = built
+    others = make_input(6, seed=11)
+    wording = (r"does not fit this dataset or model: 'features.0' channel 1 at \(\d+, \d+\) of image \d+ is .* "
+               r"but was .* when the index was built")
+    with pytest.raises(IndexMismatchError, match=wording):
+        nbs.top_patches(model, others, index, "features.0", 1)
+    assert len(nbs.top_patches(model, images, index, "features.0", 1)) == 2  # the right dataset still works
+
+
+def test_top_patches_after_the_weights_changed_says_so(built):
+    model, images, index = built
+    changed = make_model("vgg")
+    changed.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        changed.features[0].weight.mul_(1.5)
+    with pytest.raises(IndexMismatchError, match="pass the dataset and the weights the index was built with"):
+        nbs.top_patches(changed, images, index, "features.0", 1)
+
+
+def test_top_patches_with_a_model_in_training_mode_is_not_checked(built):
+    model, images, index = built
+    model.train()
+    try:
+        others = make_input(6, seed=11)
+        assert len(nbs.top_patches(model, others, index, "features.0", 1)) == 2
+    finally:
+        model.eval()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -56,6 +57,11 @@ def project_units(model: nn.Module, images: Tensor, layer: str, channel: int, ys
     """Projection of unit ``(channel, ys[i], xs[i])`` of ``layer`` on image ``i``, for all i in one batch:
     ``(N, C, H, W)``, equal to ``attribute(model, images[i:i+1], Neuron(layer, channel, ys[i], xs[i]), method)``.
     ``(ys[i], xs[i])`` is a grid position in any layout (a token's patch-grid position in a ViT block)."""
+    _check_method(method)
+    return Session(model, images, strict=strict, layouts=layouts).attribute(Units(layer, channel, ys, xs), method)
+
+
+def _check_method(method: str) -> None:
     projectable = projection_methods()
     if method not in methods():
         raise UnknownMethodError(method, methods())
@@ -64,7 +70,6 @@ def project_units(model: nn.Module, images: Tensor, layer: str, channel: int, ys
             f"method {method!r} cannot project single units in one batched backward pass; use one of "
             f"{', '.join(projectable)}"
         )
-    return Session(model, images, strict=strict, layouts=layouts).attribute(Units(layer, channel, ys, xs), method)
 
 
 def top_patches(model: nn.Module, dataset: ImageData | ImageSource, index: PatchIndex, layer: str, channel: int,
@@ -73,18 +78,22 @@ def top_patches(model: nn.Module, dataset: ImageData | ImageSource, index: Patch
     """The top patches of ``(layer, channel)``, strongest first, with their projections by ``method``.
 
     ``dataset`` is the one the index was built on (the index stores dataset indices, shard offsets
-    included). Pass a :class:`~nbsaliency.receptive_field.ReceptiveFields` to reuse probed fields across
+    included); :class:`IndexMismatchError` when it is not, or the weights changed: the top units' activations,
+    read from the projection's own forward pass, must be the values the index recorded (for a model in eval
+    mode). Pass a :class:`~nbsaliency.receptive_field.ReceptiveFields` to reuse probed fields across
     calls. ``layouts``: as :class:`~nbsaliency.Session`'s (the same as the index was built with).
     """
     source = dataset if isinstance(dataset, ImageSource) else ImageSource(dataset)
+    _check_method(method)
     _check_index_fits(model, source, index, layer)
     tops = index.top(layer, channel)
     device, _ = model_device_and_dtype(model)
     images = torch.stack([source.image(t.image) for t in tops])
     if device is not None:
         images = images.to(device)
-    projections = project_units(model, images, layer, channel, [t.y for t in tops], [t.x for t in tops], method,
-                                strict=strict, layouts=layouts)
+    session = Session(model, images, strict=strict, layouts=layouts)
+    _check_recorded_values(model, session, index, layer, channel, tops)
+    projections = session.attribute(Units(layer, channel, [t.y for t in tops], [t.x for t in tops]), method)
     fields = receptive_fields or ReceptiveFields(model, images[:1], layouts=layouts)
     if tuple(fields.image_size) != tuple(images.shape[-2:]):
         raise ValueError(f"the receptive fields were probed for {fields.image_size} images, but the dataset's are "
@@ -93,6 +102,30 @@ def top_patches(model: nn.Module, dataset: ImageData | ImageSource, index: Patch
     return [Patch(layer, channel, t.value, t.image, t.y, t.x, box, box.crop(images[i]).detach(),
                   box.crop(projections[i]), images[i].detach())
             for i, (t, box) in enumerate(zip(tops, boxes, strict=True))]
+
+
+def _check_recorded_values(model: nn.Module, session: Session, index: PatchIndex, layer: str, channel: int,
+                           tops: Sequence[Any]) -> None:
+    """:class:`IndexMismatchError` when the top units' activations on these images are not the values the index
+    recorded: another dataset of the same length, or other weights. The forward pass is the projection's own.
+    Skipped for a model with a module in training mode (the index was built in eval mode; dropout or batch
+    statistics would change the values)."""
+    if not tops or any(m.training for m in model.modules()):
+        return
+    maps = session.activation_maps(layer)
+    now = torch.stack([maps[i, channel, t.y, t.x] for i, t in enumerate(tops)]).double().cpu()
+    recorded = torch.tensor([t.value for t in tops], dtype=torch.float64)
+    tolerance = 1e-3 * recorded.abs().max().item() + 1e-6  # another batch: float32 sums in another order
+    wrong = ((now - recorded).abs() > tolerance).nonzero().flatten().tolist()
+    if wrong:
+        i = wrong[0]
+        t = tops[i]
+        raise IndexMismatchError(
+            f"the patch index does not fit this dataset or model: {layer!r} channel {channel} at ({t.y}, {t.x}) of "
+            f"image {t.image} is {now[i].item():.6g} now but was {t.value:.6g} when the index was built "
+            f"({len(wrong)} of its {len(tops)} top units differ); pass the dataset and the weights the index was "
+            "built with, or build the index again"
+        )
 
 
 def _check_index_fits(model: nn.Module, source: ImageSource, index: PatchIndex, layer: str) -> None:
