@@ -24,6 +24,14 @@ def as_image_batch(model: nn.Module, x: Tensor) -> tuple[Tensor, bool]:
     """
     if not isinstance(x, Tensor):
         raise InputError(f"the input must be a torch.Tensor of shape (N, C, H, W) or (C, H, W); got {type(x).__name__}")
+    first = _first_convolution(model)
+    if first is not None and not isinstance(first[1], nn.Conv2d) and x.dim() != 4:
+        name, conv = first
+        kind = {1: "signals (N, C, L)", 3: "volumes (N, C, D, H, W)"}.get(len(conv.kernel_size), "other inputs")
+        raise InputError(
+            f"nbsaliency explains image models, whose inputs are (N, C, H, W); this model's first convolution "
+            f"{name!r} is a {type(conv).__name__}, which takes {kind} (input shape {tuple(x.shape)})"
+        )
     single = x.dim() == 3
     if x.dim() not in (3, 4):
         hint = " (add a channel axis with x[None] or x[:, None])" if x.dim() == 2 else ""
@@ -44,8 +52,7 @@ def as_image_batch(model: nn.Module, x: Tensor) -> tuple[Tensor, bool]:
         raise InputError(f"the input is on {batch.device} but the model is on {device}; use x.to({str(device)!r})")
     if dtype is not None and batch.dtype != dtype:
         raise InputError(f"the input has dtype {batch.dtype} but the model's weights are {dtype}; use x.to({dtype})")
-    first = _first_convolution(model)
-    if first is not None:
+    if first is not None and isinstance(first[1], nn.Conv2d):
         name, conv = first
         if batch.shape[1] != conv.in_channels:
             raise InputError(

@@ -168,3 +168,15 @@ def test_strict_error_leaves_the_model_untouched():
     with pytest.raises(nbs.UnsupportedActivationError):
         nbs.attribute(model, make_input(1), method="guided", strict=True)
     snapshot.assert_unchanged(model)
+
+
+def test_a_signal_model_with_a_conv1d_first_is_told_the_library_explains_image_models():
+    model = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+    snapshot = ModelSnapshot.of(model)
+    calls = (lambda: nbs.attribute(model, torch.rand(1, 2, 50), 1), lambda: nbs.Session(model, torch.rand(4, 2, 9)))
+    for call in calls:
+        with pytest.raises(nbs.InputError, match=r"explains image models, whose inputs are \(N, C, H, W\); this "
+                                                 r"model's first convolution '0' is a Conv1d, which takes signals "
+                                                 r"\(N, C, L\) \(input shape \((1, 2, 50|4, 2, 9)\)\)"):
+            call()
+    snapshot.assert_unchanged(model)
