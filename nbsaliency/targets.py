@@ -291,21 +291,29 @@ class Channel(Target):
 
 
 class Neuron(Target):
-    """One unit: ``Neuron(layer, c, y, x)`` in a feature map, ``Neuron(layer, i)`` in a flat layer.
+    """One unit: ``Neuron(layer, c, y, x)`` in a feature map, ``Neuron(layer, i)`` in a flat layer, and
+    ``Neuron(layer, c, token=t)`` for feature ``c`` of token ``t`` of a token sequence, counted from the first
+    token: ``token=0`` is a ViT's class token (the prefix tokens are not on the grid).
 
     ``(y, x)`` is a grid position in every layout: for channels-last maps the unit ``[:, y, x, c]``, for token
     sequences feature ``c`` of the grid token at row ``y``, column ``x`` (token ``prefix + y * w + x``)."""
 
-    def __init__(self, layer: str, *index: int):
+    def __init__(self, layer: str, *index: int, token: int | None = None):
         if not index:
             raise TargetError("Neuron needs an index: Neuron(layer, c, y, x) or Neuron(layer, i)")
+        if token is not None and len(index) != 1:
+            raise TargetError(f"a token's Neuron takes one feature index and the token: Neuron(layer, c, token=t); "
+                              f"got indices {tuple(index)} and token={token}")
         self.layer, self.index = layer, tuple(int(i) for i in index)
+        self.token = None if token is None else int(token)
 
     @property
     def layers(self) -> tuple[str, ...]:
         return (self.layer,)
 
     def values(self, view: ForwardView) -> Tensor:
+        if self.token is not None:
+            return self._token_values(view)
         maps, layout, shape = layer_maps(view, self.layer)
         unit_shape = tuple(maps.shape[1:])
         if len(self.index) != len(unit_shape):
@@ -324,8 +332,26 @@ class Neuron(Target):
                 )
         return maps[(slice(None), *self.index)]
 
+    def _token_values(self, view: ForwardView) -> Tensor:
+        activation = view.activation(self.layer)
+        shape = tuple(activation.shape)
+        _, layout, _ = layer_maps(view, self.layer)
+        if layout.kind != "tokens":
+            raise TargetError(f"token={self.token} addresses a token sequence, but layer {self.layer!r} is "
+                              f"{layout.describe(shape)}; use Neuron(layer, c, y, x) or Neuron(layer, i) there")
+        (c,), (_, tokens, features) = self.index, shape
+        if not 0 <= self.token < tokens:
+            raise TargetIndexError(f"token {self.token} is out of range for layer {self.layer!r} with {tokens} tokens "
+                                   f"(valid 0..{tokens - 1}; {layout.prefix} prefix token(s) first, then the "
+                                   f"{layout.grid[0]}x{layout.grid[1]} grid)")  # type: ignore[index]
+        if not 0 <= c < features:
+            raise TargetIndexError(f"feature index {c} is out of range for layer {self.layer!r} with {features} "
+                                   f"features per token (valid 0..{features - 1})")
+        return activation[:, self.token, c]
+
     def __repr__(self) -> str:
-        return f"Neuron({self.layer!r}, {', '.join(map(str, self.index))})"
+        token = "" if self.token is None else f", token={self.token}"
+        return f"Neuron({self.layer!r}, {', '.join(map(str, self.index))}{token})"
 
 
 class LayerEnergy(Target):
