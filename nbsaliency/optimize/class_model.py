@@ -38,7 +38,8 @@ def class_model(model: nn.Module, c: int | Sequence[int], *, size: int | Sequenc
     """Simonyan et al. (2014)'s class model of class ``c`` (or one image per class for a list of classes).
 
     Maximises ``Logit(c) - l2 * L2(center)``, where ``center`` is the neutral image (the midpoint of
-    ``value_range``: the zero image of centred inputs), starting from that neutral image. The paper takes
+    ``value_range``, per channel for a normalised model: pixel grey; the zero image of centred inputs),
+    starting from that neutral image. The paper takes
     plain gradient steps on raw pixels; the default here is Adam on clipped pixels, which needs no tuning of
     the step to the score's scale (``optimiser="sgd"`` with a suitable ``lr`` follows the paper).
 

@@ -80,13 +80,14 @@ def invert(model: nn.Module, image: Tensor, layer: str, *, steps: int = 200, lr:
     refuse_size(found, "invert", f"resize the image to {found.size[0]}x{found.size[1]}")
     reference = layer_activation(model, batch, layer)
     distance = FeatureDistance(layer, reference)
-    centre = midpoint(value_range)
-    low, high = (float(torch.as_tensor(v, dtype=torch.float64).mean()) for v in value_range)
+    centre = midpoint(value_range)  # per channel for a normalised model, as the half range below
+    low, high = (torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in value_range)
+    half = ((high - low) / 2).tolist()
     objective = -distance
     if tv:
         objective = objective - tv * TotalVariation(beta)
     if alpha_weight:
-        objective = objective - alpha_weight * AlphaNorm(alpha, center=centre, scale=(high - low) / 2)
+        objective = objective - alpha_weight * AlphaNorm(alpha, center=centre, scale=half)
     options = {"sd": 0.1} if param == "pixels" else {}
     param = make_parameterisation(param, tuple(batch.shape), value_range=value_range, seed=seed, **options,
                                   device=batch.device, dtype=batch.dtype)

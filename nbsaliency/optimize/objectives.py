@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..errors import TargetError
 from ..targets import ForwardView, Target
+from .per_channel import Values, per_channel, values
 
 
 def optimised_image(view: ForwardView, term: Target) -> Tensor:
@@ -43,13 +44,14 @@ class ImageTerm(Target):
 
 
 class L1(ImageTerm):
-    """Mean absolute deviation of the pixels from ``center`` (lucent's ``L1``, averaged)."""
+    """Mean absolute deviation of the pixels from ``center`` (lucent's ``L1``, averaged); ``center`` is one
+    number or one per channel."""
 
-    def __init__(self, center: float = 0.0):
-        self.center = float(center)
+    def __init__(self, center: Values = 0.0):
+        self.center = values(center)
 
     def of_image(self, image: Tensor) -> Tensor:
-        return (image - self.center).abs().flatten(1).mean(dim=1)
+        return (image - per_channel(self.center, image, "L1's center")).abs().flatten(1).mean(dim=1)
 
     def __repr__(self) -> str:
         return f"L1(center={self.center!r})"
@@ -57,13 +59,14 @@ class L1(ImageTerm):
 
 class L2(ImageTerm):
     """Mean squared deviation from ``center``: Simonyan et al. (2014)'s ``||I||^2`` penalty on class models,
-    with ``center`` the image that counts as zero (the mean image for centred inputs)."""
+    with ``center`` the image that counts as zero (the mean image for centred inputs); one number or one per
+    channel."""
 
-    def __init__(self, center: float = 0.0):
-        self.center = float(center)
+    def __init__(self, center: Values = 0.0):
+        self.center = values(center)
 
     def of_image(self, image: Tensor) -> Tensor:
-        return (image - self.center).pow(2).flatten(1).mean(dim=1)
+        return (image - per_channel(self.center, image, "L2's center")).pow(2).flatten(1).mean(dim=1)
 
     def __repr__(self) -> str:
         return f"L2(center={self.center!r})"
@@ -72,15 +75,19 @@ class L2(ImageTerm):
 class AlphaNorm(ImageTerm):
     """Mahendran & Vedaldi (2015)'s alpha-norm ``||x - center||_alpha^alpha`` (per pixel mean): a large
     ``alpha`` (they use 6) keeps the image in range by penalising extreme pixels much more than the rest.
-    Deviations are divided by ``scale`` (e.g. half the value range, so the term is at most 1 in range)."""
+    Deviations are divided by ``scale`` (e.g. half the value range, so the term is at most 1 in range).
+    ``center`` and ``scale``: one number or one per channel."""
 
-    def __init__(self, alpha: float = 6.0, center: float = 0.0, scale: float = 1.0):
-        if alpha <= 0 or scale <= 0:
+    def __init__(self, alpha: float = 6.0, center: Values = 0.0, scale: Values = 1.0):
+        self.alpha, self.center, self.scale = float(alpha), values(center), values(scale)
+        scales = (self.scale,) if isinstance(self.scale, float) else self.scale
+        if self.alpha <= 0 or min(scales) <= 0:
             raise TargetError(f"alpha and scale must be positive; got alpha={alpha}, scale={scale}")
-        self.alpha, self.center, self.scale = float(alpha), float(center), float(scale)
 
     def of_image(self, image: Tensor) -> Tensor:
-        return ((image - self.center) / self.scale).abs().pow(self.alpha).flatten(1).mean(dim=1)
+        deviation = (image - per_channel(self.center, image, "AlphaNorm's center")) / per_channel(
+            self.scale, image, "AlphaNorm's scale")
+        return deviation.abs().pow(self.alpha).flatten(1).mean(dim=1)
 
     def __repr__(self) -> str:
         return f"AlphaNorm(alpha={self.alpha!r}, center={self.center!r}, scale={self.scale!r})"

@@ -66,10 +66,13 @@ def image_shape(model: nn.Module, size: int | Sequence[int], batch: int) -> tupl
     return (int(batch), first[1].in_channels if first is not None else 3, int(h), int(w))
 
 
-def midpoint(value_range: Range) -> float:
-    """The neutral grey of ``value_range`` (the image that counts as zero); per-channel bounds are averaged."""
-    low, high = (torch.as_tensor(v, dtype=torch.float64).mean() for v in value_range)
-    return float((low + high) / 2)
+def midpoint(value_range: Range) -> float | tuple[float, ...]:
+    """The neutral grey of ``value_range`` (the image that counts as zero, where optimisations start): one
+    number for one range, one per channel for per-channel bounds (a normalised model's grey differs per
+    channel: ImageNet's mean / std put pixel 0.5 at 0.07, 0.20 and 0.42)."""
+    low, high = (torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in value_range)
+    middle = (low + high) / 2
+    return float(middle[0]) if middle.numel() == 1 else tuple(float(m) for m in middle)
 
 
 def run_model(model: nn.Module, image: Tensor) -> Any:

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .per_channel import per_channel, values
+
 
 def _pick(options: Sequence[float], generator: torch.Generator) -> float:
     return float(options[int(torch.randint(len(options), (1,), generator=generator))])
@@ -47,16 +49,21 @@ class Compose(Transform):
 
 
 class Pad(Transform):
-    """Pad by ``width`` pixels with ``value`` (``mode="constant"``) or by reflection: lets the later jitter
-    and rotation move content in from outside the image."""
+    """Pad by ``width`` pixels with ``value`` (``mode="constant"``; one number or one per channel, e.g. a
+    normalised model's grey) or by reflection: lets the later jitter and rotation move content in from outside
+    the image."""
 
-    def __init__(self, width: int, value: float = 0.5, mode: str = "constant"):
-        self.width, self.value, self.mode = int(width), float(value), mode
+    def __init__(self, width: int, value: float | Sequence[float] = 0.5, mode: str = "constant"):
+        self.width, self.value, self.mode = int(width), values(value), mode
 
     def __call__(self, image: Tensor, generator: torch.Generator) -> Tensor:
         pad = (self.width,) * 4
-        return F.pad(image, pad, mode=self.mode, value=self.value) if self.mode == "constant" else F.pad(
-            image, pad, mode=self.mode)
+        if self.mode != "constant":
+            return F.pad(image, pad, mode=self.mode)
+        if isinstance(self.value, float):
+            return F.pad(image, pad, value=self.value)
+        fill = per_channel(self.value, image, "Pad's value")
+        return F.pad(image - fill, pad) + fill
 
     def __repr__(self) -> str:
         return f"Pad({self.width}, value={self.value}, mode={self.mode!r})"
@@ -129,9 +136,10 @@ class RandomRotate(Transform):
         return f"RandomRotate({list(self.angles)})"
 
 
-def standard_transforms(size: int = 128, fill: float = 0.5) -> Compose:
-    """Lucid's standard set (Olah et al. 2017): pad 12, jitter 8, scale 0.9-1.1, rotate -10..10 degrees,
-    jitter 4 - with the pixel amounts scaled to an image of ``size`` pixels (Lucid's are for 128)."""
+def standard_transforms(size: int = 128, fill: float | Sequence[float] = 0.5) -> Compose:
+    """Lucid's standard set (Olah et al. 2017): pad 12 (with ``fill``: one number or one per channel), jitter 8,
+    scale 0.9-1.1, rotate -10..10 degrees, jitter 4 - with the pixel amounts scaled to an image of ``size``
+    pixels (Lucid's are for 128)."""
     k = size / 128
 
     def px(n: int) -> int:
