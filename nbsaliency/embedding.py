@@ -11,6 +11,7 @@ with scikit-learn).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .errors import TargetError
+from .errors import Cancelled, TargetError
 from .layer_axes import layer_layout
 from .model_state import evaluation_mode
 from .optimize.capture import LayerCapture, OptimisationView
@@ -57,7 +58,8 @@ def pool_codes(activation: Tensor, pool: Literal["mean", "max"] = "mean", channe
 
 
 def layer_codes(model: nn.Module, data: ImageData, layer: str, *, pool: Literal["mean", "max"] = "mean",
-                batch_size: int = 256, channel_axis: int | None = None) -> Tensor:
+                batch_size: int = 256, channel_axis: int | None = None,
+                cancel: threading.Event | None = None) -> Tensor:
     """The pooled activation of ``layer`` for every image of ``data`` (a tensor ``(N, C, H, W)``, a sequence of
     images, a ``Dataset`` or an unshuffled ``DataLoader``): ``(N, D)`` float32 on the CPU. Eval mode, no
     gradients; only ``layer`` is hooked, and the hook is removed afterwards (also on error).
@@ -65,12 +67,16 @@ def layer_codes(model: nn.Module, data: ImageData, layer: str, *, pool: Literal[
     By default the layer's layout (:mod:`nbsaliency.layouts`, read in one extra pass on the first image) gives its
     channels-first maps ``(N, C, h, w)``, pooled over the grid: a Swin block's ``(N, H, W, C)`` pools over
     ``H x W``, a ViT block's tokens over the patch grid (class and other prefix tokens left out). ``channel_axis``
-    given: the activation is pooled over every axis but that one (all tokens included)."""
+    given: the activation is pooled over every axis but that one (all tokens included).
+
+    ``cancel`` set: :class:`~nbsaliency.Cancelled` before the next batch (the model is left as it was)."""
     source = ImageSource(data)
     codes = []
     layout = None
     with evaluation_mode(model), torch.no_grad():
         for _, batch in source.batches(batch_size):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"the codes of {layer!r} were cancelled after {sum(len(c) for c in codes)} images")
             batch, _ = as_image_batch(model, batch)
             if channel_axis is None and layout is None:
                 layout = layer_layout(model, batch, layer)
@@ -112,15 +118,20 @@ def embed_codes(codes: Tensor, *, perplexity: float = 30.0, seed: int = 0, init:
 
 def tsne(model: nn.Module, data: ImageData, layer: str, *, pool: Literal["mean", "max"] = "mean",
          perplexity: float = 30.0, seed: int = 0, max_iter: int = 1000, batch_size: int = 256,
-         channel_axis: int | None = None) -> Embedding:
+         channel_axis: int | None = None, cancel: threading.Event | None = None) -> Embedding:
     """t-SNE of ``layer``'s pooled activations over ``data``: :func:`layer_codes` then :func:`embed_codes`.
 
     Raises :class:`~nbsaliency.UnknownLayerError` (close matches) for a wrong layer name and an ``ImportError``
-    naming the extra when scikit-learn is missing (checked before the model runs).
+    naming the extra when scikit-learn is missing (checked before the model runs). ``cancel`` set:
+    :class:`~nbsaliency.Cancelled` before the next batch of codes, or when scikit-learn's fit returns (it
+    cannot be stopped inside).
     """
     _tsne_class()
-    codes = layer_codes(model, data, layer, pool=pool, batch_size=batch_size, channel_axis=channel_axis)
+    codes = layer_codes(model, data, layer, pool=pool, batch_size=batch_size, channel_axis=channel_axis,
+                        cancel=cancel)
     coordinates = embed_codes(codes, perplexity=perplexity, seed=seed, max_iter=max_iter)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"the t-SNE map of {layer!r} was cancelled")
     settings = {"layer": layer, "pool": pool, "perplexity": perplexity, "seed": seed, "max_iter": max_iter,
                 "paper": "van der Maaten & Hinton 2008; Karpathy's CNN-codes figure"}
     return Embedding(layer, codes, coordinates, settings)

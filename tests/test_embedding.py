@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import threading
 
 import pytest
 import torch
@@ -116,3 +117,16 @@ def test_codes_run_in_eval_mode_and_restore_every_flag(batch):
     snapshot.assert_unchanged(model)
     expected = nbs.Session(demo.load_model(), batch.images[:10]).activations("block3").mean(dim=(2, 3))
     torch.testing.assert_close(codes, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_codes_and_tsne_stop_when_cancelled_and_leave_the_model_as_it_was():
+    model = demo.load_model()
+    images = demo.images(8, seed=0).images
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(nbs.Cancelled, match=r"codes of 'block2.conv1' were cancelled after 0 images"):
+        layer_codes(model, images, "block2.conv1", batch_size=4, cancel=cancel)
+    pytest.importorskip("sklearn")
+    with pytest.raises(nbs.Cancelled):
+        nbs.tsne(model, images, "block2.conv1", perplexity=2.0, cancel=cancel)
+    assert model.training is False and not any(m._forward_hooks for m in model.modules())

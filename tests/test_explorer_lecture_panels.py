@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -175,6 +176,49 @@ def test_the_tsne_map_is_the_engines_embedding_of_the_dataset_and_is_cached(mode
     explorer._on_message(explorer, {"kind": "tsne", "id": 2, "layer": "features.6"}, [])
     assert panel.jobs.computed == 1 and answers(sent, "tsne_result")[-1][0]["status"] == "done"
     snapshot.assert_unchanged(model)
+    explorer.close()
+
+
+class BlockingDataset(torch.utils.data.Dataset):
+    """Images whose item 5 waits for ``release``: the map's work is caught while it runs, with no timing."""
+
+    def __init__(self, images):
+        self.images = images
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        if i == 5:
+            self.started.set()
+            assert self.release.wait(30)
+        return self.images[i]
+
+
+def test_a_running_tsne_map_is_cancelled_and_the_next_request_is_answered(model):
+    pytest.importorskip("sklearn")
+    dataset = BlockingDataset(make_input(12, seed=4))
+    explorer, sent = explorer_with_outbox(model, make_input(2), dataset=dataset)
+    snapshot = ModelSnapshot.of(model)
+    jobs = explorer._panels["embedding"].jobs
+    explorer._on_message(explorer, {"kind": "tsne", "id": 1, "layer": "features.6"}, [])
+    assert dataset.started.wait(30)  # the map of request 1 is reading its images
+    explorer._on_message(explorer, {"kind": "tsne", "id": 2, "layer": "features.3"}, [])  # waits behind it
+    explorer._on_message(explorer, {"kind": "tsne_cancel", "id": 2}, [])  # a waiting one: answered at once
+    assert [(c["id"], c["status"]) for c, _ in answers(sent, "tsne_result")] == [(1, "running"), (2, "cancelled")]
+    explorer._on_message(explorer, {"kind": "tsne_cancel", "id": 1}, [])
+    dataset.release.set()
+    assert jobs.wait(30)
+    assert [(c["id"], c["status"]) for c, _ in answers(sent, "tsne_result")][2:] == [(1, "cancelled")]
+    assert jobs.computed == 0 and "features.6" not in jobs.cache
+    snapshot.assert_unchanged(model)
+
+    explorer._on_message(explorer, {"kind": "tsne", "id": 3, "layer": "features.6"}, [])  # works again
+    assert jobs.wait(60)
+    assert [c["status"] for c, _ in answers(sent, "tsne_result")][-2:] == ["running", "done"]
+    explorer._on_message(explorer, {"kind": "tsne_cancel", "id": 99}, [])  # nothing running: nothing happens
+    assert len(answers(sent, "tsne_result")) == 5
     explorer.close()
 
 

@@ -417,7 +417,7 @@ export interface KernelsResultMessage {
   error: string;
 }
 
-export type TsneStatus = "running" | "done" | "error";
+export type TsneStatus = "running" | "done" | "error" | "cancelled";
 
 export const MSG_TSNE = "tsne";
 
@@ -425,7 +425,9 @@ export const MSG_TSNE_RESULT = "tsne_result";
 
 export const MSG_TSNE_OPEN = "tsne_open";
 
-export const TSNE_STATUSES = ["running", "done", "error"] as const;
+export const MSG_TSNE_CANCEL = "tsne_cancel";
+
+export const TSNE_STATUSES = ["running", "done", "error", "cancelled"] as const;
 
 export const TSNE_BUFFER_POINTS = 0;
 
@@ -443,8 +445,9 @@ export interface TsneMessage {
 
 /**
  * Python -> JS: "running" when the work starts, then "done" (with buffers TSNE_BUFFER_POINTS: float32 LE
- * `n` x 2 coordinates, and TSNE_BUFFER_THUMBNAILS: `n` uint8 RGBA thumbnails of `thumbnail` [t, t, 4]) or
- * "error" (plain words, e.g. scikit-learn missing). `note`: the settings and what was left out.
+ * `n` x 2 coordinates, and TSNE_BUFFER_THUMBNAILS: `n` uint8 RGBA thumbnails of `thumbnail` [t, t, 4]),
+ * "error" (plain words, e.g. scikit-learn missing) or "cancelled" (MSG_TSNE_CANCEL). `note`: the settings
+ * and what was left out.
  */
 export interface TsneResultMessage {
   kind: typeof MSG_TSNE_RESULT;
@@ -456,6 +459,15 @@ export interface TsneResultMessage {
   thumbnail: number[];
   note: string;
   error: string;
+}
+
+/**
+ * JS -> Python: stop the map of request `id` (waiting or running): before its next batch of codes, or when
+ * scikit-learn's fit returns; answered "cancelled".
+ */
+export interface TsneCancelMessage {
+  kind: typeof MSG_TSNE_CANCEL;
+  id: number;
 }
 
 /**
@@ -560,6 +572,10 @@ export function isTsneMessage(msg: unknown): msg is TsneMessage {
 
 export function isTsneResultMessage(msg: unknown): msg is TsneResultMessage {
   return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_TSNE_RESULT;
+}
+
+export function isTsneCancelMessage(msg: unknown): msg is TsneCancelMessage {
+  return typeof msg === "object" && msg !== null && (msg as { kind?: unknown }).kind === MSG_TSNE_CANCEL;
 }
 
 export function isTsneOpenMessage(msg: unknown): msg is TsneOpenMessage {

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..embedding import tsne
-from ..errors import NbsaliencyError, TargetIndexError, plain_words, report_unexpected
+from ..errors import Cancelled, NbsaliencyError, TargetIndexError, plain_words, report_unexpected
 from ..model_state import shadow_model
 from ..patches import ImageSource
 from . import protocol
@@ -60,14 +60,16 @@ def perplexity_for(n: int) -> float:
     return float(min(PERPLEXITY, max(1.0, (n - 1) / 3)))
 
 
-def compute_map(model: Any, source: ImageSource, layer: str, total: int) -> Map:
-    """t-SNE of ``layer``'s mean-pooled codes of the first ``min(total, MAX_POINTS)`` images of ``source``."""
+def compute_map(model: Any, source: ImageSource, layer: str, total: int,
+                cancel: threading.Event | None = None) -> Map:
+    """t-SNE of ``layer``'s mean-pooled codes of the first ``min(total, MAX_POINTS)`` images of ``source``;
+    :class:`~nbsaliency.Cancelled` when ``cancel`` is set (see :func:`nbsaliency.tsne`)."""
     n = min(total, MAX_POINTS)
     if n < 3:
         raise EmbeddingRequestError(f"a t-SNE map needs at least 3 images; the dataset has {total}")
     images = [source.image(i) for i in range(n)]
     perplexity = perplexity_for(n)
-    embedding = tsne(model, images, layer, perplexity=perplexity)
+    embedding = tsne(model, images, layer, perplexity=perplexity, cancel=cancel)
     notes = [f"{layer}, mean-pooled codes, perplexity {perplexity:g}"]
     if n < total:
         notes.append(f"the first {n} of {total} images")
@@ -88,6 +90,8 @@ class EmbeddingJobs:
         self._source: ImageSource | None = None
         self._lock = threading.Condition()
         self._pending: tuple[int | None, str] | None = None
+        self._running: int | None = None  # the request id being computed
+        self._cancel = threading.Event()  # the running request's
         self._working = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -117,6 +121,20 @@ class EmbeddingJobs:
         if cached is not None:
             self._answer(request_id, layer, "done", found=cached)
 
+    def cancel(self, content: dict[str, Any]) -> None:
+        """Stop request ``id``: a waiting one is answered "cancelled" now, the running one when it stops (before its
+        next batch of codes, or when scikit-learn's fit returns)."""
+        request_id = id_of(content)
+        with self._lock:
+            waiting = self._pending if self._pending is not None and self._pending[0] == request_id else None
+            if waiting is not None:
+                self._pending = None
+                self._lock.notify_all()
+            if self._working and self._running == request_id:
+                self._cancel.set()
+        if waiting is not None:
+            self._answer(request_id, waiting[1], "cancelled")
+
     def open(self, content: dict[str, Any]) -> int:
         """The explorer's image index of point ``index`` (a dataset image is added as an input once)."""
         index = content.get("index")
@@ -145,6 +163,7 @@ class EmbeddingJobs:
         with self._lock:
             self._closed = True
             self._pending = None
+            self._cancel.set()
             self._lock.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -159,12 +178,16 @@ class EmbeddingJobs:
                 if self._closed:
                     return
                 (request_id, layer), self._pending = self._pending, None
-                self._working = True
+                self._working, self._running = True, request_id
+                self._cancel = cancel = threading.Event()
             self._answer(request_id, layer, "running")
             try:
                 source = self.source()
                 total = source.length if source.length is not None else MAX_POINTS
-                found = compute_map(self._model, source, layer, total)
+                found = compute_map(self._model, source, layer, total, cancel)
+            except Cancelled:
+                self._answer(request_id, layer, "cancelled")
+                continue
             except Exception as error:
                 report_unexpected(error)
                 self._answer(request_id, layer, "error", error=plain_words(error))
@@ -192,7 +215,7 @@ class EmbeddingPanel(Panel):
     """MSG_TSNE answered by :class:`EmbeddingJobs`; MSG_TSNE_OPEN makes the point's image the current input."""
 
     name = "embedding"
-    kinds = (protocol.MSG_TSNE, protocol.MSG_TSNE_OPEN)
+    kinds = (protocol.MSG_TSNE, protocol.MSG_TSNE_CANCEL, protocol.MSG_TSNE_OPEN)
     options = ("dataset",)
 
     def __init__(self, host: Any, *, dataset: Any = None, **options: Any):
@@ -202,6 +225,9 @@ class EmbeddingPanel(Panel):
     def handle(self, content: dict[str, Any]) -> None:
         if content.get("kind") == protocol.MSG_TSNE:
             self.jobs.request(content)
+            return
+        if content.get("kind") == protocol.MSG_TSNE_CANCEL:
+            self.jobs.cancel(content)
             return
         try:
             image_index = self.jobs.open(content)

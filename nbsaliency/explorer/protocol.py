@@ -412,11 +412,12 @@ class KernelsResultMessage(TypedDict):
 
 
 # -- the embedding panel (explorer/embedding.py, js/src/panels/embedding/) ----------------------------------
-TsneStatus = Literal["running", "done", "error"]
+TsneStatus = Literal["running", "done", "error", "cancelled"]
 
 MSG_TSNE = "tsne"
 MSG_TSNE_RESULT = "tsne_result"
 MSG_TSNE_OPEN = "tsne_open"
+MSG_TSNE_CANCEL = "tsne_cancel"
 TSNE_STATUSES: tuple[str, ...] = get_args(TsneStatus)
 TSNE_BUFFER_POINTS = 0
 TSNE_BUFFER_THUMBNAILS = 1
@@ -433,8 +434,9 @@ class TsneMessage(TypedDict):
 
 class TsneResultMessage(TypedDict):
     """Python -> JS: "running" when the work starts, then "done" (with buffers TSNE_BUFFER_POINTS: float32 LE
-    ``n`` x 2 coordinates, and TSNE_BUFFER_THUMBNAILS: ``n`` uint8 RGBA thumbnails of ``thumbnail`` [t, t, 4]) or
-    "error" (plain words, e.g. scikit-learn missing). ``note``: the settings and what was left out."""
+    ``n`` x 2 coordinates, and TSNE_BUFFER_THUMBNAILS: ``n`` uint8 RGBA thumbnails of ``thumbnail`` [t, t, 4]),
+    "error" (plain words, e.g. scikit-learn missing) or "cancelled" (MSG_TSNE_CANCEL). ``note``: the settings
+    and what was left out."""
 
     kind: Literal["tsne_result"]
     id: int | None
@@ -445,6 +447,14 @@ class TsneResultMessage(TypedDict):
     thumbnail: list[int]
     note: str
     error: str
+
+
+class TsneCancelMessage(TypedDict):
+    """JS -> Python: stop the map of request ``id`` (waiting or running): before its next batch of codes, or when
+    scikit-learn's fit returns; answered "cancelled"."""
+
+    kind: Literal["tsne_cancel"]
+    id: int
 
 
 class TsneOpenMessage(TypedDict):

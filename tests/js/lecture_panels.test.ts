@@ -10,6 +10,7 @@ import {
   MSG_RESULT,
   MSG_SELECT,
   MSG_TSNE,
+  MSG_TSNE_CANCEL,
   MSG_TSNE_OPEN,
   MSG_TSNE_RESULT,
   type ResultMessage,
@@ -134,6 +135,28 @@ describe("the t-SNE panel", () => {
     expect(model.ofKind(MSG_TSNE_OPEN)).toEqual([{ kind: MSG_TSNE_OPEN, index: 0 }]);
     map.dispatchEvent(new MouseEvent("click", { clientX: 160, clientY: 160 })); // no point there
     expect(model.ofKind(MSG_TSNE_OPEN)).toHaveLength(1);
+  });
+
+  it("cancels a running map from its Cancel button and can map again", () => {
+    const panel = section("t-SNE of codes");
+    const button = (text: string) => [...panel.querySelectorAll("button")].find((b) => b.textContent === text)!;
+    expect(button("Cancel map").hidden).toBe(true);
+    button("Map the dataset (t-SNE)").click();
+    const [ask] = model.ofKind(MSG_TSNE);
+    const base = { kind: MSG_TSNE_RESULT, id: ask.id, layer: "features.0", n: 0, thumbnail: [0, 0, 4], note: "", error: "" };
+    model.emit("msg:custom", { ...base, seq: 1, status: "running" } as TsneResultMessage, []);
+    expect(button("Cancel map").hidden).toBe(false);
+    button("Cancel map").click();
+    expect(model.ofKind(MSG_TSNE_CANCEL)).toEqual([{ kind: MSG_TSNE_CANCEL, id: ask.id }]);
+    expect(button("Cancel map").disabled).toBe(true);
+    model.emit("msg:custom", { ...base, seq: 2, status: "cancelled" } as TsneResultMessage, []);
+    expect(panel.dataset.status).toBe("cancelled");
+    expect(panel.textContent).toContain("The map of features.0 was cancelled.");
+    expect(button("Cancel map").hidden).toBe(true);
+    expect(button("Map the dataset (t-SNE)").disabled).toBe(false);
+    button("Map the dataset (t-SNE)").click();
+    expect(model.ofKind(MSG_TSNE)).toHaveLength(2);
+    expect(button("Cancel map").disabled).toBe(false);
   });
 
   it("shows the kernel's error in words", () => {

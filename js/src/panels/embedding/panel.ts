@@ -3,16 +3,21 @@
  * at the selected layer in 2-D (computed in a kernel thread by nbsaliency/explorer/embedding.py with nbs.tsne);
  * hovering a point shows its image, clicking opens it as the current input (like a patch).
  *
- * Data attributes for tests: `data-status` ("none", "running", "done", "error"), `data-points`, `data-layer`,
- * `data-hover` (the point under the pointer, -1 for none).
+ * While a map is computed, "Cancel map" stops it (the kernel stops before its next batch of codes, or when
+ * scikit-learn's fit returns).
+ *
+ * Data attributes for tests: `data-status` ("none", "running", "done", "error", "cancelled"), `data-points`,
+ * `data-layer`, `data-hover` (the point under the pointer, -1 for none).
  */
 import { decodeFloat32, decodeRGBA } from "../../lib/decode";
 import { h, paintCanvas } from "../../lib/dom";
 import {
   MSG_TSNE,
+  MSG_TSNE_CANCEL,
   MSG_TSNE_OPEN,
   TSNE_BUFFER_POINTS,
   TSNE_BUFFER_THUMBNAILS,
+  type TsneCancelMessage,
   type TsneMessage,
   type TsneOpenMessage,
   type TsneResultMessage,
@@ -30,17 +35,21 @@ interface Shown {
   thumb: number;
 }
 
+type Outgoing = TsneMessage | TsneCancelMessage | TsneOpenMessage;
+
 export function tsneStatusText(msg: TsneResultMessage): string {
   if (msg.status === "running") return `Computing the t-SNE map of ${msg.layer}…`;
+  if (msg.status === "cancelled") return `The map of ${msg.layer} was cancelled.`;
   if (msg.status === "error") return "";
   return `${msg.n} images · ${msg.note}`;
 }
 
 export class EmbeddingPanel {
   readonly element: HTMLElement;
-  private readonly send: (msg: TsneMessage | TsneOpenMessage) => void;
+  private readonly send: (msg: Outgoing) => void;
   private readonly layer: () => string;
   private readonly button = h("button", { type: "button", class: "nbs-button" }, "Map the dataset (t-SNE)");
+  private readonly cancelButton = h("button", { type: "button", class: "nbs-button" }, "Cancel map");
   private readonly status = h("p", { class: "nbs-caption", role: "status" });
   private readonly problem = h("p", { class: "nbs-inline-error" });
   private readonly canvas = h("canvas", {
@@ -58,7 +67,7 @@ export class EmbeddingPanel {
   private latest = -1;
 
   /** @param layer the selected layer (the map is of its codes) */
-  constructor(send: (msg: TsneMessage | TsneOpenMessage) => void, layer: () => string, firstId = 1) {
+  constructor(send: (msg: Outgoing) => void, layer: () => string, firstId = 1) {
     this.send = send;
     this.layer = layer;
     this.nextId = firstId;
@@ -68,13 +77,18 @@ export class EmbeddingPanel {
       "section",
       { class: "nbs-panel nbs-tsne", "aria-label": "t-SNE of codes" },
       h("h3", {}, "t-SNE of codes"),
-      h("div", { class: "nbs-index-row" }, this.button, this.status),
+      h("div", { class: "nbs-index-row" }, this.button, this.cancelButton, this.status),
       this.problem,
       h("div", { class: "nbs-tsne-row" }, this.canvas, h("div", { class: "nbs-tsne-side" }, this.preview, this.previewText)),
     );
     this.element.dataset.status = "none";
     this.element.dataset.hover = "-1";
+    this.cancelButton.hidden = true;
     this.button.addEventListener("click", () => this.ask());
+    this.cancelButton.addEventListener("click", () => {
+      this.cancelButton.disabled = true; // until the kernel answers "cancelled"
+      this.send({ kind: MSG_TSNE_CANCEL, id: this.latest });
+    });
     this.canvas.addEventListener("mousemove", (event) => this.setHover(this.pointAt(event)));
     this.canvas.addEventListener("mouseleave", () => this.setHover(-1));
     this.canvas.addEventListener("click", (event) => {
@@ -87,6 +101,8 @@ export class EmbeddingPanel {
   ask(): void {
     this.latest = this.nextId++;
     this.button.disabled = true;
+    this.cancelButton.hidden = false;
+    this.cancelButton.disabled = false;
     this.send({ kind: MSG_TSNE, id: this.latest, layer: this.layer() });
   }
 
@@ -98,6 +114,7 @@ export class EmbeddingPanel {
     this.problem.textContent = msg.error;
     if (msg.status === "running") return true;
     this.button.disabled = false;
+    this.cancelButton.hidden = true;
     if (msg.status === "done") {
       try {
         this.show(msg, buffers);
