@@ -158,6 +158,22 @@ class Layout:
             return (shape[2], *self.grid)
         return tuple(shape[1:])
 
+    def unit_index(self, channel: int, y: int, x: int) -> tuple[int, ...]:
+        """Where the unit at channel ``channel``, grid position ``(y, x)`` of :meth:`maps` sits in the layer's own
+        output (without the batch axis): ``(c, y, x)`` channels-first, ``(y, x, c)`` channels-last, ``(prefix +
+        y * w + x, c)`` for tokens. A flat layer has no positions (:class:`LayoutError`)."""
+        if self.kind == "channels_last":
+            return (y, x, channel)
+        if self.kind == "tokens":
+            assert self.grid is not None and self.prefix is not None, "call fitted() first"
+            h, w = self.grid
+            if not (0 <= y < h and 0 <= x < w):
+                raise LayoutError(f"position ({y}, {x}) is outside the {h}x{w} token grid")
+            return (self.prefix + y * w + x, channel)
+        if self.kind == "flat":
+            raise LayoutError("a flat layer has no positions: its units are its features (give the feature alone)")
+        return (channel, y, x)
+
     def describe(self, shape: tuple[int, ...]) -> str:
         """E.g. ``"tokens (N, 1 + 14x14, 768)"``, for messages."""
         if self.kind == "tokens" and self.grid is not None:

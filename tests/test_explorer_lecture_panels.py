@@ -79,7 +79,48 @@ def test_a_lesion_in_a_channels_last_block_removes_the_feature_channel_not_a_row
     explorer.close()
 
 
+def zeroed_by_hand(model, layer, x, index):
+    """Class probabilities of ``x`` with ``layer``'s output at ``[:, *index]`` set to zero (a hook, then removed)."""
+    def zero(module, inputs, output):
+        output = output.clone()
+        output[(slice(None), *index)] = 0
+        return output
+    handle = dict(model.named_modules())[layer].register_forward_hook(zero)
+    try:
+        with torch.no_grad():
+            return model(x).softmax(1)[0]
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("name, layer, channel, position, index", [
+    ("cnn", "features.5", 3, [2, 5], (3, 2, 5)),  # channels-first: (c, y, x)
+    ("swin", "features.2", 5, [1, 2], (1, 2, 5)),  # channels-last: (y, x, c)
+    ("vit", "blocks.1", 4, [2, 3], (1 + 2 * architectures.GRID + 3, 4)),  # tokens: (prefix + y * w + x, c)
+])
+def test_a_lesion_of_the_selected_neuron_zeroes_that_unit_alone_in_every_layout(model, name, layer, channel,
+                                                                                 position, index):
+    net = model if name == "cnn" else architectures.make(name)
+    x = make_input(1) if name == "cnn" else architectures.image_batch(1)
+    explorer, sent = explorer_with_outbox(net, x)
+    snapshot = ModelSnapshot.of(net)
+    explorer._on_message(explorer, {"kind": "lesion", "id": 3, "image_index": 0, "layer": layer,
+                                    "channel": channel, "position": position}, [])
+    [(answer, _)] = answers(sent, "lesion_result")
+    snapshot.assert_unchanged(net)
+    assert answer["error"] == "" and answer["position"] == position
+    after = zeroed_by_hand(net, layer, x, index)
+    for row in answer["classes"]:
+        assert row["after"] == pytest.approx(float(after[row["index"]]), abs=1e-5)
+    whole = zeroed_by_hand(net, layer, x, (channel,) if name == "cnn" else (Ellipsis, channel))
+    assert any(abs(float(whole[r["index"]]) - r["after"]) > 1e-6 for r in answer["classes"]), "not the unit alone"
+    explorer.close()
+
+
 @pytest.mark.parametrize("fields, message", [
+    ({"layer": "features.5", "channel": 1, "image_index": 0, "position": [99, 0]}, "out of range"),
+    ({"layer": "features.5", "channel": 1, "image_index": 0, "position": [1]}, "position must be [] or [y, x]"),
+    ({"layer": "features.5", "channel": 1, "image_index": 0, "position": "1, 2"}, "position must be [] or [y, x]"),
     ({"layer": "features.5", "channel": 16, "image_index": 0}, "channel 16 is out of range"),
     ({"layer": "feature.5", "channel": 0, "image_index": 0}, "feature.5"),
     ({"layer": "features.5", "channel": 0, "image_index": 9}, "image 9 is out of range"),

@@ -343,7 +343,8 @@ export const MSG_LESION_RESULT = "lesion_result";
 
 /**
  * JS -> Python: input `image_index` with `channel` of `layer` removed (zeroed) during the forward pass
- * (:func:`nbsaliency.lesion`); sent for each painted selection while the view's Lesion toggle is on.
+ * (:func:`nbsaliency.lesion`), or only its unit at grid `position` [y, x] (a single neuron; [] for the whole
+ * channel); sent for each painted selection while the view's Lesion toggle is on.
  */
 export interface LesionMessage {
   kind: typeof MSG_LESION;
@@ -351,6 +352,7 @@ export interface LesionMessage {
   image_index: number;
   layer: string;
   channel: number;
+  position: number[];
 }
 
 /**
@@ -376,6 +378,7 @@ export interface LesionResultMessage {
   image_index: number;
   layer: string;
   channel: number;
+  position: number[];
   prediction_changed: boolean;
   classes: LesionPrediction[];
   error: string;

@@ -1,14 +1,16 @@
-"""The lesion panel: the selected channel switched off, and the predictions before and after (a lesion study,
-the lecture's Part 3; :func:`nbsaliency.lesion`).
+"""The lesion panel: the selected channel (or the selected neuron alone) switched off, and the predictions before
+and after (a lesion study, the lecture's Part 3; :func:`nbsaliency.lesion`).
 
 The view's counterpart is ``js/src/panels/lesion/``. While its "Lesion" toggle is on, the view sends MSG_LESION
 for every painted selection; this module answers with the current image's top classes without and with the
-channel removed (zeroed). Two forward passes of one image, on the comm handler like a selection; the engine's
-hook is removed afterwards, so the user's model is unchanged.
+channel removed (zeroed), or only the selected neuron when the selection has a position. Two forward passes of
+one image, on the comm handler like a selection; the engine's hook is removed afterwards, so the user's model is
+unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import NbsaliencyError, plain_words, report_unexpected
@@ -34,13 +36,23 @@ def _field(content: dict[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def lesion_effect(backend: ExplorerBackend, image_index: int, layer: str, channel: int) -> LesionEffect:
-    """Class scores of input ``image_index`` with and without ``channel`` of ``layer`` zeroed (the engine's
-    clear errors for a wrong image, layer or channel)."""
+def lesion_effect(backend: ExplorerBackend, image_index: int, layer: str, channel: int,
+                  position: Sequence[int] = ()) -> LesionEffect:
+    """Class scores of input ``image_index`` with and without ``channel`` of ``layer`` zeroed, or only its unit at
+    grid ``position`` ``(y, x)`` when given (a single-neuron lesion; the layer's layout places it). The engine's
+    clear errors for a wrong image, layer, channel or position."""
     axis = channel_axis(backend, layer, image_index)
     x = backend.inputs[image_index][None]
+    if len(position) not in (0, 2):
+        raise LesionRequestError(f"position must be [] or [y, x] (the whole channel, or one neuron); "
+                                 f"got {list(position)}")
+    if position:
+        unit = backend.session(image_index).layout(layer).unit_index(channel, *position)
+        study = lesion(backend.model, layer, units=[unit], channel_axis=axis)
+    else:
+        study = lesion(backend.model, layer, channel, channel_axis=axis)
     with differentiable():
-        return lesion(backend.model, layer, channel, channel_axis=axis).effect(x.detach())
+        return study.effect(x.detach())
 
 
 def predictions(effect: LesionEffect, labels: list[str], k: int = TOP_CLASSES) -> list[protocol.LesionPrediction]:
@@ -67,13 +79,17 @@ class LesionPanel(Panel):
 
     def handle(self, content: dict[str, Any]) -> None:
         layer, channel, image_index = content.get("layer"), content.get("channel"), content.get("image_index")
+        position = content.get("position", [])
         classes: list[protocol.LesionPrediction] = []
         changed, error = False, ""
         try:
             layer = _field(content, "layer", str)
             channel = _field(content, "channel", int)
             image_index = _field(content, "image_index", int)
-            effect = lesion_effect(self.host.backend, image_index, layer, channel)
+            if not isinstance(position, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
+                                                         for i in position):
+                raise LesionRequestError(f"position must be [] or [y, x] of whole numbers >= 0; got {position!r}")
+            effect = lesion_effect(self.host.backend, image_index, layer, channel, position)
             classes = predictions(effect, self.host.backend.labels)
             changed = bool(effect.prediction_changed[0])
         except Exception as failure:
@@ -83,4 +99,5 @@ class LesionPanel(Panel):
             kind="lesion_result", id=request_id(content), seq=self._seq.next(),
             image_index=image_index if isinstance(image_index, int) else -1,
             layer=layer if isinstance(layer, str) else "", channel=channel if isinstance(channel, int) else -1,
+            position=list(position) if isinstance(position, list) else [],
             prediction_changed=changed, classes=classes, error=error), [])

@@ -341,13 +341,15 @@ MSG_LESION_RESULT = "lesion_result"
 
 class LesionMessage(TypedDict):
     """JS -> Python: input ``image_index`` with ``channel`` of ``layer`` removed (zeroed) during the forward pass
-    (:func:`nbsaliency.lesion`); sent for each painted selection while the view's Lesion toggle is on."""
+    (:func:`nbsaliency.lesion`), or only its unit at grid ``position`` [y, x] (a single neuron; [] for the whole
+    channel); sent for each painted selection while the view's Lesion toggle is on."""
 
     kind: Literal["lesion"]
     id: int
     image_index: int
     layer: str
     channel: int
+    position: list[int]
 
 
 class LesionPrediction(TypedDict):
@@ -371,6 +373,7 @@ class LesionResultMessage(TypedDict):
     image_index: int
     layer: str
     channel: int
+    position: list[int]
     prediction_changed: bool
     classes: list[LesionPrediction]
     error: str

@@ -45,9 +45,9 @@ function paintSelection(seq: number, changed = {}) {
   model.emit("msg:custom", msg, EMPTY());
 }
 
-function lesionAnswer(id: number, seq: number, channel: number, after: number): LesionResultMessage {
+function lesionAnswer(id: number, seq: number, channel: number, after: number, position: number[] = []): LesionResultMessage {
   return {
-    kind: MSG_LESION_RESULT, id, seq, image_index: 0, layer: "features.0", channel, prediction_changed: after < 0.5,
+    kind: MSG_LESION_RESULT, id, seq, image_index: 0, layer: "features.0", channel, position, prediction_changed: after < 0.5,
     classes: [{ index: 0, label: "disc", before: 0.9, after, logit_change: -2 }], error: "",
   };
 }
@@ -82,6 +82,12 @@ describe("the lesion panel", () => {
 
     paintSelection(3, { channel: 3, method: "guided" }); // same channel: no new lesion
     expect(model.ofKind(MSG_LESION)).toHaveLength(2);
+    paintSelection(4, { channel: 3, target: "neuron", position: [1, 0] }); // a single neuron: that unit alone
+    const third = model.ofKind(MSG_LESION)[2];
+    expect(third).toMatchObject({ channel: 3, position: [1, 0] });
+    expect(model.ofKind(MSG_LESION)[1]).toMatchObject({ position: [] });
+    model.emit("msg:custom", lesionAnswer(third.id, 3, 3, 0.7, [1, 0]), []);
+    expect(section("Lesion").textContent).toContain("Without the neuron at (1, 0) of features.0 channel 3");
     toggle.click();
     expect(section("Lesion").dataset.lesion).toBe("off");
     expect(section("Lesion").querySelectorAll('[role="listitem"]')).toHaveLength(0);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { canvasPoint, fitPoints, nearestPoint } from "../../js/src/panels/embedding/scatter";
 import { FRAME, GAP, composeTiles, magnification, tileLayout } from "../../js/src/panels/kernels/tiles";
-import { barWidth, lesionCaption, percent, rowText, sameKey } from "../../js/src/panels/lesion/state";
+import type { Selection } from "../../js/src/protocol";
+import { barWidth, lesionCaption, lesionKey, percent, rowText, sameKey } from "../../js/src/panels/lesion/state";
 import type { LesionResultMessage } from "../../js/src/protocol";
 
 describe("kernel tiles", () => {
@@ -71,7 +72,7 @@ describe("t-SNE scatter", () => {
 
 describe("lesion rows", () => {
   const msg: LesionResultMessage = {
-    kind: "lesion_result", id: 1, seq: 1, image_index: 2, layer: "block3.conv2", channel: 5,
+    kind: "lesion_result", id: 1, seq: 1, image_index: 2, layer: "block3.conv2", channel: 5, position: [],
     prediction_changed: true, classes: [], error: "",
   };
 
@@ -79,6 +80,9 @@ describe("lesion rows", () => {
     expect(lesionCaption(msg)).toBe("Without block3.conv2 channel 5 (zeroed), image 2 — the top class changed");
     expect(lesionCaption({ ...msg, prediction_changed: false })).toBe("Without block3.conv2 channel 5 (zeroed), image 2");
     expect(lesionCaption({ ...msg, error: "bad" })).toBe("");
+    expect(lesionCaption({ ...msg, position: [3, 4], prediction_changed: false })).toBe(
+      "Without the neuron at (3, 4) of block3.conv2 channel 5 (zeroed), image 2",
+    );
   });
 
   it("formats probabilities and bar widths", () => {
@@ -89,10 +93,20 @@ describe("lesion rows", () => {
     expect(barWidth(Number.NaN)).toBe(0);
   });
 
-  it("compares request keys field by field", () => {
-    const key = { image_index: 0, layer: "a", channel: 1 };
+  it("compares request keys field by field, the neuron's position included", () => {
+    const key = { image_index: 0, layer: "a", channel: 1, position: [] as number[] };
     expect(sameKey(key, { ...key })).toBe(true);
     expect(sameKey(key, { ...key, channel: 2 })).toBe(false);
+    expect(sameKey(key, { ...key, position: [0, 1] })).toBe(false);
+    expect(sameKey({ ...key, position: [0, 1] }, { ...key, position: [0, 2] })).toBe(false);
+    expect(sameKey({ ...key, position: [0, 1] }, { ...key, position: [0, 1] })).toBe(true);
     expect(sameKey(key, null)).toBe(false);
+  });
+
+  it("lesions the selected neuron for a single-neuron target, else the whole channel", () => {
+    const sel: Selection = { image_index: 1, layer: "a", channel: 2, position: [3, 4], method: "gradient", target: "neuron", target_class: -1 };
+    expect(lesionKey(sel)).toEqual({ image_index: 1, layer: "a", channel: 2, position: [3, 4] });
+    expect(lesionKey({ ...sel, target: "channel" }).position).toEqual([]);
+    expect(lesionKey({ ...sel, position: [] }).position).toEqual([]);
   });
 });

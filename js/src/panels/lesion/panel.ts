@@ -1,7 +1,8 @@
 /**
  * The lesion panel (a lesion study, the lecture's Part 3): a "Lesion" toggle that removes the selected channel
- * (zeroed) during the forward pass and shows the top classes' probabilities before and after, for the painted
- * selection, following it while the toggle is on (nbsaliency/explorer/lesion.py answers; nbs.lesion computes).
+ * (zeroed) during the forward pass, or the selected neuron alone when the target is a single neuron, and shows the
+ * top classes' probabilities before and after, for the painted selection, following it while the toggle is on
+ * (nbsaliency/explorer/lesion.py answers; nbs.lesion computes).
  *
  * Data attributes for tests: `data-lesion` ("on" / "off"), `data-layer`, `data-channel`, `data-image` and
  * `data-painted-seq` of the painted answer.
@@ -15,7 +16,7 @@ import {
   type Selection,
   isLesionResultMessage,
 } from "../../protocol";
-import { type LesionKey, barWidth, lesionCaption, percent, rowText, sameKey } from "./state";
+import { type LesionKey, barWidth, lesionCaption, lesionKey, percent, rowText, sameKey } from "./state";
 
 export class LesionPanel {
   readonly element: HTMLElement;
@@ -34,12 +35,12 @@ export class LesionPanel {
   constructor(send: (msg: LesionMessage) => void, selection: Selection | null, firstId = 1) {
     this.send = send;
     this.nextId = firstId;
-    if (selection !== null) this.key = { image_index: selection.image_index, layer: selection.layer, channel: selection.channel };
+    if (selection !== null) this.key = lesionKey(selection);
     this.element = h(
       "section",
       { class: "nbs-panel nbs-lesion", "aria-label": "Lesion" },
       h("h3", {}, "Lesion"),
-      h("div", { class: "nbs-index-row" }, this.toggle, h("span", { class: "nbs-caption" }, "remove the selected channel and see what the model loses")),
+      h("div", { class: "nbs-index-row" }, this.toggle, h("span", { class: "nbs-caption" }, "remove the selected channel (or neuron) and see what the model loses")),
       this.caption,
       this.problem,
       this.rows,
@@ -64,9 +65,9 @@ export class LesionPanel {
     }
   }
 
-  /** The attribution view painted `selection`: ask again when the lesion is on and the channel changed. */
+  /** The attribution view painted `selection`: ask again when the lesion is on and what it removes changed. */
   follow(selection: Selection): void {
-    this.key = { image_index: selection.image_index, layer: selection.layer, channel: selection.channel };
+    this.key = lesionKey(selection);
     if (this.on && !sameKey(this.key, this.asked)) this.ask();
   }
 
