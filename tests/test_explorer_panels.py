@@ -52,4 +52,4 @@ def test_every_registered_kind_has_one_panel():
     table = message_table([cls.__new__(cls) for cls in panels.PANELS])
     assert set(table) == {"select", "attribution_cancel", "attribution_refine", "optimize", "optimize_cancel",
                           "patches", "patch_open", "index_cancel", "index_build", "lesion", "kernels", "tsne",
-                          "tsne_open"}
+                          "tsne_cancel", "tsne_open"}
