@@ -77,7 +77,8 @@ class Session:
         self.model = model
         self.strict = strict
         self.layout_overrides = parse_overrides(layouts)
-        self.last_cam_layers: list[str] = []  # the layer each target of the last Grad-CAM call used
+        self.last_cam_layers: list[str] = []  # the layer each target of the last attribute call took Grad-CAM maps
+        # from; [] when that call used none or raised
         self.batched_backward: BatchedBackward = batched_backward
         self._selector = RuleSelector()
         self._lock = threading.RLock()
@@ -175,8 +176,13 @@ class Session:
         batched = isinstance(target, list | tuple)
         targets = [as_target(t) for t in (target if batched else [target])]
         _check_options(info.name, info.options, options)
+        self.last_cam_layers = []  # set again by a Grad-CAM call that succeeds
         with differentiable():
-            maps = info.compute(self, targets, **options).detach()  # (T, N, C, H, W)
+            try:
+                maps = info.compute(self, targets, **options).detach()  # (T, N, C, H, W)
+            except BaseException:
+                self.last_cam_layers = []  # never the layer of a call that failed
+                raise
         _warn_if_zero(maps, targets, info.name)
         if not batched:
             return maps[0, 0] if self._single_image else maps[0]
@@ -329,7 +335,7 @@ def _check_options(method: str, valid: tuple[str, ...], options: dict[str, Any])
     unknown = sorted(set(options) - set(valid))
     if unknown:
         listed = ", ".join(valid) if valid else "none"
-        raise TypeError(f"method {method!r} has no option {unknown[0]!r}; its options are: {listed}")
+        raise OptionError(f"method {method!r} has no option {unknown[0]!r}; its options are: {listed}")
 
 
 def _listed(uses: Sequence[ActivationUse]) -> str:

@@ -180,3 +180,16 @@ def test_a_signal_model_with_a_conv1d_first_is_told_the_library_explains_image_m
                                                  r"\(N, C, L\) \(input shape \((1, 2, 50|4, 2, 9)\)\)"):
             call()
     snapshot.assert_unchanged(model)
+
+
+def test_an_unknown_method_option_is_an_option_error_and_a_failed_gradcam_leaves_no_layer_named(model, snapshot):
+    session = nbs.Session(model, make_input(1))
+    with pytest.raises(nbs.OptionError, match="method 'gradient' has no option 'steps'; its options are: none"):
+        session.attribute(1, "gradient", steps=3)
+    session.attribute(1, "gradcam")
+    assert session.last_cam_layers  # the default layer it used
+    with pytest.raises(nbs.NbsaliencyError):
+        session.attribute(1, "gradcam", layer="head")  # a flat layer: no maps to weight
+    assert session.last_cam_layers == []
+    session.attribute(1, "gradient")
+    assert session.last_cam_layers == []

@@ -133,3 +133,14 @@ def test_bad_display_inputs_are_refused_with_what_would_be_right():
         Explorer(model(), x, display_images=[photo()[:10]])
     with pytest.raises(nbs.InputError, match="data_config=: no normalisation found"):
         Explorer(model(), x, data_config={"input_size": (3, 48, 64)})
+
+
+def test_a_normalisation_of_one_value_applies_to_every_channel_and_another_count_is_refused():
+    image = photo()
+    x = torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255
+    explorer = Explorer(model(), (x - 0.5) / 0.25, normalization=nbs.Normalization(0.5, 0.25))
+    assert UNKNOWN_NORMALISATION_NOTE not in explorer._result.notes
+    assert_faithful(explorer, image)
+    with pytest.raises(nbs.InputError, match=r"the normalisation has 2 channels .* but the images have 3; give one "
+                                             r"mean and std per channel, or one for all"):
+        Explorer(model(), normalised(image), normalization=nbs.Normalization(mean=(0.5,), std=(0.5, 0.5)))

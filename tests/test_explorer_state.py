@@ -106,6 +106,30 @@ def test_a_channel_the_new_layer_lacks_is_reset_to_zero_and_said(via_view):
     assert any("channel 12 does not exist at features.3 (8 channels)" in n for n in explorer._result.notes)
 
 
+@pytest.mark.parametrize("via_view", [False, True])
+def test_a_neuron_whose_channel_is_reset_keeps_its_position_inside_the_new_map(via_view):
+    explorer, _, _ = make()
+    fields = {"layer": "features.6", "target": "neuron", "channel": 12, "position": [5, 3]}  # 16 x 8 x 8
+    with explorer.hold_trait_notifications():
+        for name, value in fields.items():
+            setattr(explorer, name, value)
+    if via_view:
+        from_view(explorer, 2, layer="features.3")
+    else:
+        explorer.layer = "features.3"  # 8 channels of 16 x 16: channel 12 is gone, (5, 3) is inside
+    assert (explorer.channel, explorer.position, explorer.target) == (0, [5, 3], "neuron")
+    assert notes(explorer) == ["channel 12 does not exist at features.3 (8 channels): reset to channel 0"]
+
+
+def test_a_position_of_the_wrong_length_set_from_python_is_refused_in_words():
+    explorer, _, _ = make()
+    explorer.target = "neuron"
+    explorer.position = [1]
+    assert explorer.error == "position must be [y, x] (two whole numbers >= 0) or []; got [1]"
+    explorer.position = [1, 2]
+    assert explorer.error == "" and explorer.position == [1, 2]
+
+
 @pytest.mark.parametrize("target", ["channel", "neuron", "logit"])
 def test_a_channel_set_beyond_the_layer_is_refused_for_every_target(target):
     explorer, _, _ = make()

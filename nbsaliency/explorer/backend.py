@@ -32,6 +32,15 @@ class SelectionError(NbsaliencyError, ValueError):
     """A selection whose fields have the wrong type or an impossible value."""
 
 
+def checked_position(value: Any) -> tuple[int, ...]:
+    """A neuron position as ``(y, x)`` or ``()``; :class:`SelectionError` (what is right) otherwise."""
+    if not isinstance(value, list | tuple) or len(value) not in (0, 2) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        shown = list(value) if isinstance(value, tuple) else value
+        raise SelectionError(f"position must be [y, x] (two whole numbers >= 0) or []; got {shown!r}")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class Selection:
     """What the user chose. ``position`` is ``(y, x)`` inside the channel's map, or ``()`` for none."""
@@ -57,10 +66,7 @@ class Selection:
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise SelectionError(f"{name} must be a whole number; got {value!r}")
             elif name == "position":
-                if not isinstance(value, list | tuple) or len(value) not in (0, 2) or not all(
-                        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
-                    raise SelectionError(f"position must be [y, x] (two whole numbers >= 0) or []; got {value!r}")
-                value = tuple(value)
+                value = checked_position(value)
             elif not isinstance(value, str):
                 raise SelectionError(f"{name} must be a string; got {value!r}")
             checked[name] = value
@@ -208,6 +214,18 @@ def display_normalization(normalization: Any, weights: Any, data_config: Any,
     return None
 
 
+def fitted_normalization(normalization: Normalization | None, channels: int) -> Normalization | None:
+    """``normalization`` for inputs of ``channels`` channels: one mean / std applies to every channel (as
+    torchvision's ``Normalize`` broadcasts it); another count is refused (it was ignored, the display rescaled)."""
+    if normalization is None or normalization.channels == channels:
+        return normalization
+    if normalization.channels == 1:
+        return Normalization(normalization.mean * channels, normalization.std * channels)
+    raise InputError(f"the normalisation has {normalization.channels} channels (mean {list(normalization.mean)}, std "
+                     f"{list(normalization.std)}) but the images have {channels}; give one mean and std per channel, "
+                     "or one for all")
+
+
 def _has_maps(session: Session, layer: str) -> bool:
     """Whether ``layer``'s layout gives maps ``(N, C, h, w)`` with more than one position (False when the layout
     cannot be told: such a layer is not a default)."""
@@ -236,6 +254,7 @@ class ExplorerBackend:
         self.inputs = _as_model_inputs(images, preprocess)
         if not self.inputs:
             raise InputError("images is empty; give at least one image")
+        self.normalization = fitted_normalization(self.normalization, self.inputs[0].shape[0])
         self.display_images = None if display_images is None else [
             as_display_image(image, i) for i, image in enumerate(display_images)]
         if self.display_images is not None:
@@ -355,9 +374,11 @@ class ExplorerBackend:
           a channel or neuron position that only became invalid because the *layer* changed is reset (channel
           0; the channel's strongest unit) and the returned notes say so; one set invalid directly is refused
           (the engine's range message).
-        - A neuron position survives a layer change only while it lies inside the new layer's map.
+        - A neuron position survives a layer change while it lies inside the new layer's map (also when the
+          channel was reset).
         - The target kind never changes with the layer (a Single-neuron target stays one)."""
         notes: list[str] = []
+        checked_position(selection.position)  # also a position set from Python (the view's are parsed)
         maps = session.activation_maps(selection.layer)
         channels = maps.shape[1] if maps.dim() >= 2 else 0
         layer_changed = previous is not None and previous.layer != selection.layer
@@ -365,7 +386,7 @@ class ExplorerBackend:
             if layer_changed and selection.channel == previous.channel:  # type: ignore[union-attr]
                 notes.append(f"channel {selection.channel} does not exist at {selection.layer} ({channels} "
                              "channels): reset to channel 0")
-                selection = replace(selection, channel=0, position=())
+                selection = replace(selection, channel=0)  # the position is checked below, as for any layer change
             else:
                 raise TargetIndexError(f"channel {selection.channel} is out of range for layer {selection.layer!r}: "
                                        f"it has {channels} channels (valid 0..{channels - 1})")
