@@ -89,10 +89,14 @@ function describe(sel: Selection, cat: Catalogue, methodLayer = ""): string {
  * has bubbled out of the widget: stopped at the root. Notebook 7 listens before (capture phase), and its
  * command-mode selectors match the focused control itself; Lumino skips any event whose target (or an
  * element between it and the match) carries `data-lm-suppress-shortcuts`, so every element that takes focus
- * in the widget gets it. The controls still get every key.
+ * in the widget gets it. The controls still get every key. A click anywhere in the widget leaves the focus in
+ * it (the root takes it when the clicked part cannot).
  */
 export function keepKeys(root: HTMLElement): void {
   root.setAttribute("data-lm-suppress-shortcuts", "true");
+  // A click on a part that takes no focus (a map, a caption) focuses the root, not the notebook's cell, so the
+  // keys typed next still start inside the widget (tabindex -1: not a Tab stop of its own).
+  root.tabIndex = -1;
   root.addEventListener("focusin", (e) => {
     if (e.target instanceof Element) e.target.setAttribute("data-lm-suppress-shortcuts", "true");
   });
@@ -282,7 +286,9 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     }
     if (queue.shouldPaint(msg.seq)) {
       try {
-        paint(msg, buffers ?? []);
+        // An error answer leaves the last result drawn (the kernel set the selection back to it); the banner
+        // says what went wrong. Only a first answer that is an error is drawn, empty.
+        if (!msg.error || painted === null) paint(msg, buffers ?? []);
         showError(msg.error ?? "");
       } catch (err) {
         showError(`Could not show the result: ${err instanceof Error ? err.message : String(err)}`);

@@ -109,6 +109,19 @@ def type_in_widget_and_check_nothing_leaks(nb: NotebookPage) -> None:
     assert focus_is_in_widget(nb)
     assert notebook_state(nb) == before, "a key typed in the widget reached the notebook"
 
+    # A click on a part that takes no focus (an activation map, the attribution map) keeps it in the widget too.
+    parts = [(nb.widget.locator(".nbs-act-map").first, True),
+             (nb.widget.get_by_role("img", name="Attribution map"), False)]
+    for part, selects in parts:
+        seq = nb.painted_seq()
+        part.click()
+        for key in ["b", "ArrowDown", "a", "m", "Escape"]:
+            nb.page.keyboard.press(key)
+        assert focus_is_in_widget(nb)
+        assert notebook_state(nb) == before, "a key typed after a click in the widget reached the notebook"
+        if selects:
+            nb.wait_painted(after=seq, timeout=REPAINT_S)  # the click selected that channel and neuron
+
     # ... and the picker still works by keyboard: type, arrows, Enter.
     layer.focus()
     seq = nb.painted_seq()

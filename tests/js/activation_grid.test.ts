@@ -106,6 +106,26 @@ describe("the activation grid with 2048 channels", () => {
     expect(find.getAttribute("aria-invalid")).toBe("true");
   });
 
+  it("opens at the top when channel 0 is selected, even before the scroll box is laid out", () => {
+    let height = 4; // a scroll box not laid out yet reads only its padding
+    Object.defineProperty(HTMLElement.prototype, "clientHeight", {
+      configurable: true,
+      get(this: HTMLElement) {
+        return this.classList.contains("nbs-act-grid") ? height : 0;
+      },
+    });
+    try {
+      show(0);
+      const scroller = grid.element.querySelector<HTMLElement>(".nbs-act-grid")!;
+      expect(scroller.scrollTop).toBe(0);
+      height = 380;
+      show(2000);
+      expect(scroller.scrollTop).toBeGreaterThan(0);
+    } finally {
+      delete (HTMLElement.prototype as { clientHeight?: number }).clientHeight; // Element's own again
+    }
+  });
+
   it("brings the selected channel into view when it changes", () => {
     show(0);
     show(2000);

@@ -243,6 +243,26 @@ describe("the view", () => {
     expect(root().dataset.paintedSeq).toBe("2");
   });
 
+  it("keeps the last result drawn when an answer is an error (the kernel set the selection back)", () => {
+    const { id, selection } = model.selects[0];
+    model.emit("msg:custom", ...result(id, 1, selection));
+    const map = el.querySelector('[aria-label="Attribution map"]') as HTMLCanvasElement;
+    const drawn = painted.get(map);
+    const caption = el.querySelector(".nbs-attribution .nbs-caption")!.textContent;
+    const tiles = el.querySelectorAll(".nbs-act-cell").length;
+    expect(tiles).toBe(4);
+    change(byLabel(el, "Channel"), "3");
+    model.emit("msg:custom", ...result(model.selects[1].id, 2, selection, {
+      error: "channel 5000 is out of range", image: { shape: [0, 0, 4] }, attribution: null, activations: null,
+    }));
+    expect(el.querySelector('[role="alert"]')!.textContent).toBe("channel 5000 is out of range");
+    expect(painted.get(map)).toBe(drawn);
+    expect(el.querySelector(".nbs-attribution .nbs-caption")!.textContent).toBe(caption);
+    expect(el.querySelectorAll(".nbs-act-cell")).toHaveLength(tiles);
+    expect(byLabel(el, "Channel").value).toBe(String(TRAITS.channel)); // the controls show what is drawn
+    expect(root().dataset.paintedSeq).toBe("2"); // answered
+  });
+
   it("reports a malformed buffer instead of failing", () => {
     const { id, selection } = model.selects[0];
     const [msg, buffers] = result(id, 1, selection);
@@ -348,6 +368,7 @@ describe("the view", () => {
       expect(reached).toEqual([]);
       expect(model.selects.at(-1)?.selection).toMatchObject({ layer: "features.3" });
       expect(root().getAttribute("data-lm-suppress-shortcuts")).toBe("true");
+      expect(root().tabIndex).toBe(-1); // a click on a part that takes no focus leaves it on the root, in the widget
       // a control that took focus is marked itself (Notebook 7 matches shortcuts on the focused element)
       const method = byLabel(el, "Method");
       method.focus();

@@ -9,7 +9,7 @@
  * area, marker and caption): a canvas per tile made every frame of the page composite ~100 canvas layers,
  * which cost ~13 ms a frame in a software-rendered browser and delayed the next answer's paint.
  */
-import { type ChannelOrder, channelOrder, columnsFor, scrollToTile, strongestChannel, visibleTiles } from "../../lib/channels";
+import { type ChannelOrder, type GridGeometry, channelOrder, columnsFor, scrollToTile, strongestChannel, visibleTiles } from "../../lib/channels";
 import { colormapLUT } from "../../lib/colormaps";
 import { field, h, paintCanvas } from "../../lib/dom";
 import type { ColormapName } from "../../protocol";
@@ -136,6 +136,7 @@ export class ActivationGrid {
       this.body.replaceChildren(this.scroller);
     }
     this.shownOrder = channelOrder(this.maxima, this.orderKind());
+    this.size(this.geometry()); // before reveal reads the scroll box's height
     if (d.selectedChannel !== this.lastSelected) {
       this.lastSelected = d.selectedChannel;
       this.reveal(d.selectedChannel);
@@ -162,8 +163,10 @@ export class ActivationGrid {
   private reveal(k: number): void {
     const i = this.shownOrder.indexOf(k);
     if (i < 0) return;
-    const view = this.scroller.clientHeight || VIEW;
-    this.scroller.scrollTop = scrollToTile(this.geometry(), i, this.scroller.scrollTop, view);
+    const g = this.geometry();
+    // a box not laid out yet (or hidden) reads 0 or its padding: the height it will have, not a sliver
+    const view = this.scroller.clientHeight >= g.rowHeight ? this.scroller.clientHeight : VIEW;
+    this.scroller.scrollTop = scrollToTile(g, i, this.scroller.scrollTop, view);
   }
 
   private findChannel(): void {
@@ -199,9 +202,7 @@ export class ActivationGrid {
     const g = this.geometry();
     const view = this.scroller.clientHeight || VIEW;
     const [start, end] = visibleTiles(g, this.scroller.scrollTop, view);
-    const total = Math.ceil(g.count / g.columns) * g.rowHeight;
-    this.sizer.style.height = `${total}px`;
-    this.scroller.style.height = `${Math.min(VIEW, total + 4)}px`;
+    this.size(g);
     const keep = new Set<number>();
     const channels: number[] = [];
     for (let i = start; i < end; i++) {
@@ -224,6 +225,13 @@ export class ActivationGrid {
       }
     }
     this.drawMaps(d, g.columns, start, channels);
+  }
+
+  /** The sizer as tall as all rows, the scroll box as tall as that or VIEW. */
+  private size(g: GridGeometry): void {
+    const total = Math.ceil(g.count / g.columns) * g.rowHeight;
+    this.sizer.style.height = `${total}px`;
+    this.scroller.style.height = `${Math.min(VIEW, total + 4)}px`;
   }
 
   /** Draws the maps of `channels` (window positions start, start + 1, ...) on the one canvas. */
