@@ -128,10 +128,12 @@ def test_a_layer_with_tuple_output_is_a_result_or_an_error_in_the_widget_never_a
 def test_an_unknown_target_set_from_python_is_an_error_naming_the_kinds_and_the_widget_recovers():
     model, x = make_model("vgg"), make_input(2)
     explorer = Explorer(model, x)
+    before = explorer.target
     explorer.target = "bogus"
     assert "target must be one of logit, probability, channel, neuron, layer; got 'bogus'" in explorer.error
-    explorer.target = "logit"
-    assert explorer.error == ""
+    assert explorer.target == before  # set back to the last shown selection, as the view's are
+    explorer.method = "guided"  # the next change is not refused for this one's sake
+    assert explorer.error == "" and explorer.method == "guided"
     assert_keeps_working(explorer, model, x)
 
 

@@ -182,3 +182,15 @@ def test_a_map_that_is_exactly_zero_is_said_on_the_map(via_view):
         assert any("exactly zero" in n for n in answer["notes"])
     assert any("exactly zero everywhere" in n for n in explorer._result.notes)
     assert not explorer._result.attribution.any()
+
+
+def test_a_value_refused_from_python_is_set_back_and_the_next_change_is_computed():
+    explorer, _, _ = make()
+    explorer.layer, explorer.channel = "features.6", 4
+    explorer.channel = 99999
+    assert "channel 99999 is out of range" in explorer.error and explorer.channel == 4  # as the view's are
+    with pytest.raises(RuntimeError, match="could not be computed"):
+        explorer.figure()
+    explorer.method = "guided"
+    assert explorer.error == "" and explorer._result.selection.method == "guided"
+    assert explorer._result.selection.channel == 4 and explorer.figure() is not None

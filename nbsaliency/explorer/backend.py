@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError, NbsaliencyError, TargetError, TargetIndexError, ZeroAttributionWarning
 from ..methods import method_info, method_infos
+from ..methods.gradcam import target_reaches_grid
 from ..normalization import Normalization
 from ..session import Session
 from ..targets import Channel, LayerEnergy, Logit, Neuron, Probability, Target
@@ -423,6 +424,7 @@ class ExplorerBackend:
         selection, notes = self.reconcile(selection, session, previous)
         target, selection = self.target(selection, session)
         options: dict[str, Any] = {}
+        unreached = False
         if info.takes_layer and info.layer_usable is not None and info.layer_usable(session, selection.layer):
             options["layer"] = selection.layer  # the selected layer's maps; else each target's default layer
         if "progress" in info.options:
@@ -433,10 +435,20 @@ class ExplorerBackend:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ZeroAttributionWarning)  # said on the map instead (a note)
             attribution = session.attribute(target, info.name, **options)[0]
+            unreached = "layer" in options and not bool(attribution.any()) and not target_reaches_grid(
+                session, [target], selection.layer)
+            if unreached:  # a blank map at a layer whose grid the target never sees: the default layer instead
+                del options["layer"]
+                attribution = session.attribute(target, info.name, **options)[0]
         method_layer = ""
         if info.takes_layer:
             method_layer = session.last_cam_layers[0] if session.last_cam_layers else ""
-            if method_layer and method_layer != selection.layer:
+            if method_layer and method_layer != selection.layer and unreached:
+                notes.append(f"{info.label} used layer {method_layer}, not {selection.layer}: the target does not "
+                             f"depend on {selection.layer}'s grid positions (after a ViT's last attention the grid "
+                             "tokens no longer reach the class token), so its maps would be blank; it took the last "
+                             "layer before the target whose grid the target depends on")
+            elif method_layer and method_layer != selection.layer:
                 notes.append(f"{info.label} used layer {method_layer}, not {selection.layer}: the selected layer has "
                              "no spatial maps it can weight, so it took the last spatial layer before the target")
         if not bool(attribution.any()):

@@ -237,8 +237,10 @@ class Explorer(_panel_traits(PANELS), anywidget.AnyWidget):
             return self._seq
 
     def _on_selection_trait(self, change: dict[str, Any]) -> None:
+        # Set from Python: computed at once; an impossible value is set back to the last shown selection, as the
+        # view's are (``error`` says why), so the next assignment is not refused for this one's sake.
         if not self._applying:
-            self.select(self.selection)
+            self.select(self.selection, otherwise=self._result.selection if self._result is not None else None)
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """A trait update from the view. Selection fields and ``request_id`` that come together are one request:

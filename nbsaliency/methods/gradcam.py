@@ -62,13 +62,29 @@ def _default_layer_and_gradient(session: Session, targets: Sequence[Target]) -> 
     for name in reversed(spatial):
         if name in recording.copied_on_write:
             return name, None  # its gradient is taken on a second recording (below); a leaf map before the target
-        try:
-            grad = session.gradients(targets, GRADIENT, wrt=recording.activations[name])
-        except NoGradientPathError:
-            continue
-        if bool((recording.layouts[name].maps(grad[0]) != 0).any()):
+        grad = _grid_gradient(session, targets, name)
+        if grad is not None:
             return name, grad
     return spatial[-1], None
+
+
+def _grid_gradient(session: Session, targets: Sequence[Target], layer: str) -> Tensor | None:
+    """The targets' gradient with respect to ``layer`` when it is non-zero somewhere on its grid, else None."""
+    recording = session.recording
+    try:
+        grad = session.gradients(targets, GRADIENT, wrt=recording.activations[layer])
+    except NoGradientPathError:
+        return None
+    return grad if bool((recording.layouts[layer].maps(grad[0]) != 0).any()) else None
+
+
+def target_reaches_grid(session: Session, targets: Sequence[Target], layer: str) -> bool:
+    """Whether the targets depend on ``layer``'s grid positions (a non-zero gradient there). After a class-token
+    ViT's last attention they do not: the grid tokens no longer reach the class token, and Grad-CAM's maps there
+    are blank. A layer the next in-place ReLU edits is taken as reached (its gradient needs a second recording)."""
+    if layer in session.recording.copied_on_write:
+        return True
+    return _grid_gradient(session, targets, layer) is not None
 
 
 def _module_of(layer: str) -> str:
