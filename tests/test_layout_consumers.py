@@ -4,6 +4,7 @@ channels-last blocks and VGG layers edited by in-place ReLUs they equal computat
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import pytest
 import torch
@@ -192,3 +193,18 @@ def test_a_saved_index_is_rebuilt_when_the_layout_overrides_change(tmp_path):
     assert again.fingerprint == first.fingerprint
     with pytest.warns(nbs.patches.IndexRebuildWarning, match="settings"):
         PatchIndex.load_or_build(path, model, data, k=1, layers=["blocks.1"], progress=False)
+
+
+def test_layers_the_patch_index_leaves_out_are_named_in_a_warning_or_to_notify_and_in_the_explorers_panel():
+    model, x = make("swin"), image_batch(2)
+    with pytest.warns(UserWarning, match=r"leaves out layers whose layout is not known: features\.1\.0\.attn\.qkv"):
+        PatchIndex.build(model, x, k=1, progress=False)
+    said: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # notify= instead of a warning that would surface in a later cell
+        PatchIndex.build(model, x, k=1, progress=False, notify=said.append)
+    assert len(said) == 1 and "features.1.0.attn.qkv" in said[0] and "layouts=" in said[0]
+    explorer = nbs.Explorer(model, x)
+    assert explorer._panels["patches"].jobs.wait(60)
+    assert explorer.index_status == "ready" and "leaves out layers" in explorer.index_message
+    explorer.close()

@@ -297,7 +297,7 @@ class PatchJobs:
                 last[:] = [now]
                 self._report(IndexState("building", done, -1 if total is None else total))
 
-        notes: list[str] = []  # a stale or corrupted saved index, rebuilt: shown in the panel
+        notes: list[str] = []  # a stale or corrupted saved index rebuilt, layers left out: shown in the panel
         try:
             source = ImageSource(self.data)
             if isinstance(self.spec, str | Path):
@@ -306,7 +306,8 @@ class PatchJobs:
                                                  notify=notes.append, client=self.client)
             else:
                 index = PatchIndex.build(self.model, self.data, k=self.k, batch_size=self.batch_size,
-                                         progress=progress, cancel=self._cancel, client=self.client)
+                                         progress=progress, cancel=self._cancel, client=self.client,
+                                         notify=notes.append)
         except IndexBuildCancelled as error:
             self._report(IndexState("cancelled", self.state.done, self.state.total, plain_words(error)))
             return

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -49,9 +49,11 @@ class BuiltTops:
     n_images: int
 
 
-def spatial_layers(recording: Recording, layers: Sequence[str] | None) -> list[str]:
+def spatial_layers(recording: Recording, layers: Sequence[str] | None,
+                   notify: Callable[[str], None] | None = None) -> list[str]:
     """The requested layers (checked), or every layer with a spatial grid in any layout. Layers whose layout is
-    ambiguous are left out of "every layer" with a warning that names them and the override."""
+    ambiguous are left out of "every layer" with a warning that names them and the override (``notify(message)``
+    instead when given, e.g. to show it in a widget rather than in whichever cell runs next)."""
     if layers is not None:
         for name in layers:
             spatial_shape(recording, name)  # NotSpatialError / LayoutError with the reason
@@ -67,9 +69,13 @@ def spatial_layers(recording: Recording, layers: Sequence[str] | None) -> list[s
             continue
         selected.append(name)
     if ambiguous:
-        warnings.warn(f"the patch index leaves out layers whose layout is not known: {', '.join(ambiguous)} "
-                      "(Session(model, x).layout(name) says why; layouts={name: 'channels_last' | 'tokens' | ...} "
-                      "sets one)", stacklevel=3)
+        message = (f"the patch index leaves out layers whose layout is not known: {', '.join(ambiguous)} "
+                   "(Session(model, x).layout(name) says why; layouts={name: 'channels_last' | 'tokens' | ...} "
+                   "sets one)")
+        if notify is None:
+            warnings.warn(message, stacklevel=3)
+        else:
+            notify(message)
     return selected
 
 
@@ -117,9 +123,9 @@ class _Plan:
     return the same one), found by ``record_forward`` on one image."""
 
     def __init__(self, model: nn.Module, image: Tensor, layers: Sequence[str] | None,
-                 layouts: Mapping[str, Layout | str] | None = None):
+                 layouts: Mapping[str, Layout | str] | None = None, notify: Callable[[str], None] | None = None):
         recording = record_forward(model, image, None, layouts=layouts)
-        selected = spatial_layers(recording, layers)
+        selected = spatial_layers(recording, layers, notify)
         groups: dict[tuple[int, Layout], list[str]] = {}
         for name in selected:
             groups.setdefault((id(recording.activation(name)), recording.layout(name)), []).append(name)
@@ -214,7 +220,8 @@ class _Streamer:
 
 def build_tops(model: nn.Module, source: ImageSource, *, k: int, layers: Sequence[str] | None, batch_size: int,
                offset: int, progress: ProgressLike, cancel: threading.Event | None,
-               one_per_image: bool = True, layouts: Mapping[str, Layout | str] | None = None) -> BuiltTops:
+               one_per_image: bool = True, layouts: Mapping[str, Layout | str] | None = None,
+               notify: Callable[[str], None] | None = None) -> BuiltTops:
     """The top-k of every selected layer after one pass over ``source``.
 
     Raises :class:`IndexBuildCancelled` when ``cancel`` is set (checked before every batch)."""
@@ -235,7 +242,7 @@ def build_tops(model: nn.Module, source: ImageSource, *, k: int, layers: Sequenc
                 raise IndexBuildCancelled(f"building the patch index was cancelled after {done} images")
             batch = check(batch, start)
             if plan is None:
-                plan = _Plan(model, batch[:1], layers, layouts)
+                plan = _Plan(model, batch[:1], layers, layouts, notify)
                 shapes = [plan.shapes[names[0]] for names in plan.slots]
                 accumulator = PerImageTop(k, shapes) if one_per_image else TopAccumulator(k, shapes)
                 streamer = hooks.enter_context(_Streamer(model, plan, accumulator))

@@ -109,7 +109,8 @@ class PatchIndex:
     def build(cls, model: nn.Module | Callable[[], nn.Module], dataset: ImageData, *, k: int = 9,
               layers: Sequence[str] | None = None, batch_size: int = 64, offset: int = 0, one_per_image: bool = True,
               progress: ProgressLike = "auto", cancel: threading.Event | None = None,
-              layouts: Mapping[str, Layout | str] | None = None, client: Any = None, **cluster: Any) -> PatchIndex:
+              layouts: Mapping[str, Layout | str] | None = None, client: Any = None,
+              notify: Callable[[str], None] | None = None, **cluster: Any) -> PatchIndex:
         """One pass over ``dataset``: all layers in one forward pass per batch of ``batch_size`` images.
 
         ``one_per_image`` (default): each image enters a channel's top-k once, with its strongest unit;
@@ -121,7 +122,8 @@ class PatchIndex:
 
         Layers of every layout are indexed (channels-first / channels-last maps, ViT token grids): a unit's
         ``(y, x)`` is its grid position. ``layouts`` sets layouts detection cannot know, as for
-        :class:`~nbsaliency.Session`.
+        :class:`~nbsaliency.Session`; layers whose layout cannot be told are left out with a warning naming them
+        (``notify(message)`` instead when given).
 
         ``client``: a ``dask.distributed.Client``; the build then runs as batch-aligned shards on its workers and
         equals this one-machine build bit for bit (:mod:`nbsaliency.patches.distributed`). ``model`` may then also
@@ -142,13 +144,13 @@ class PatchIndex:
                 fingerprint(model, source, k, layer_list, offset, one_per_image), layouts)
         return cls._build(model, source, key, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
                           one_per_image=one_per_image, progress=progress, cancel=cancel, layouts=layouts,
-                          client=client, **cluster)
+                          client=client, notify=notify, **cluster)
 
     @classmethod
     def _build(cls, model: nn.Module, source: ImageSource, key: dict[str, Any] | None, *, k: int,
                layers: list[str] | None, batch_size: int, offset: int, one_per_image: bool, progress: ProgressLike,
                cancel: threading.Event | None, layouts: Mapping[str, Layout | str] | None = None, client: Any = None,
-               **cluster: Any) -> PatchIndex:
+               notify: Callable[[str], None] | None = None, **cluster: Any) -> PatchIndex:
         """:meth:`build` with the source and its fingerprint already made (:meth:`load_or_build` has them);
         with a client, on the cluster (``key`` None: a model factory's, fingerprinted on the workers)."""
         if client is None and cluster:
@@ -162,7 +164,8 @@ class PatchIndex:
                                          offset=offset, one_per_image=one_per_image, progress=progress, cancel=cancel,
                                          layouts=layouts, **cluster)
         built = build_tops(model, source, k=k, layers=layers, batch_size=batch_size, offset=offset,
-                           progress=progress, cancel=cancel, one_per_image=one_per_image, layouts=layouts)
+                           progress=progress, cancel=cancel, one_per_image=one_per_image, layouts=layouts,
+                           notify=notify)
         tops = {}
         for name, (values, ids) in built.tops.items():
             images, ys, xs = split_ids(ids, built.shapes[name])
@@ -253,7 +256,8 @@ class PatchIndex:
         """The saved index at ``path`` if it was built for this model's weights, this dataset and these
         settings; otherwise (missing, stale or corrupted file) build it, save it and return it. A stale or
         corrupted file is never used: it is rebuilt with an :class:`~nbsaliency.patches.IndexRebuildWarning`
-        (or, when given, a call of ``notify(message)`` instead, e.g. to show the message in a widget).
+        (or, when given, a call of ``notify(message)`` instead, e.g. to show the message in a widget; also for the
+        layers left out, as :meth:`build`).
         ``client`` (and the cluster options) build it on a Dask cluster, as :meth:`build` does."""
         check_not_inference_mode("a patch index", _INFERENCE_REASON)
         if not isinstance(model, nn.Module):
@@ -280,7 +284,7 @@ class PatchIndex:
                 notify(message)
         index = cls._build(model, source, current, k=k, layers=layer_list, batch_size=batch_size, offset=offset,
                            one_per_image=one_per_image, progress=progress, cancel=cancel, layouts=layouts,
-                           client=client, **cluster)
+                           client=client, notify=notify, **cluster)
         index.save(path)
         return index
 
