@@ -55,6 +55,7 @@ class Normalization:
 
     def __init__(self, mean: float | Sequence[float] | Tensor, std: float | Sequence[float] | Tensor):
         self.mean, self.std = _floats(mean, "mean"), _floats(std, "std")
+        self.stated = f"mean {list(self.mean)}, std {list(self.std)}"  # as given, for messages
         if len(self.mean) != len(self.std) and 1 not in (len(self.mean), len(self.std)):
             raise InputError(f"mean has {len(self.mean)} values but std has {len(self.std)}; give one per channel")
         if not all(s > 0 for s in self.std):

@@ -141,6 +141,7 @@ def test_a_normalisation_of_one_value_applies_to_every_channel_and_another_count
     explorer = Explorer(model(), (x - 0.5) / 0.25, normalization=nbs.Normalization(0.5, 0.25))
     assert UNKNOWN_NORMALISATION_NOTE not in explorer._result.notes
     assert_faithful(explorer, image)
-    with pytest.raises(nbs.InputError, match=r"the normalisation has 2 channels .* but the images have 3; give one "
-                                             r"mean and std per channel, or one for all"):
+    wording = (r"the normalisation has 2 channels \(mean \[0\.5\], std \[0\.5, 0\.5\]\) but the images have 3; "
+               r"give one mean and std per channel, or one for all")
+    with pytest.raises(nbs.InputError, match=wording):
         Explorer(model(), normalised(image), normalization=nbs.Normalization(mean=(0.5,), std=(0.5, 0.5)))

@@ -222,9 +222,8 @@ def fitted_normalization(normalization: Normalization | None, channels: int) -> 
         return normalization
     if normalization.channels == 1:
         return Normalization(normalization.mean * channels, normalization.std * channels)
-    raise InputError(f"the normalisation has {normalization.channels} channels (mean {list(normalization.mean)}, std "
-                     f"{list(normalization.std)}) but the images have {channels}; give one mean and std per channel, "
-                     "or one for all")
+    raise InputError(f"the normalisation has {normalization.channels} channels ({normalization.stated}) but the "
+                     f"images have {channels}; give one mean and std per channel, or one for all")
 
 
 def _has_maps(session: Session, layer: str) -> bool:
