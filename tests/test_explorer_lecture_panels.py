@@ -117,10 +117,13 @@ def test_a_lesion_of_the_selected_neuron_zeroes_that_unit_alone_in_every_layout(
     explorer.close()
 
 
+POSITION_RULE = "position must be [y, x] (two whole numbers >= 0) or []"
+
+
 @pytest.mark.parametrize("fields, message", [
     ({"layer": "features.5", "channel": 1, "image_index": 0, "position": [99, 0]}, "out of range"),
-    ({"layer": "features.5", "channel": 1, "image_index": 0, "position": [1]}, "position must be [] or [y, x]"),
-    ({"layer": "features.5", "channel": 1, "image_index": 0, "position": "1, 2"}, "position must be [] or [y, x]"),
+    ({"layer": "features.5", "channel": 1, "image_index": 0, "position": [1]}, POSITION_RULE),
+    ({"layer": "features.5", "channel": 1, "image_index": 0, "position": "1, 2"}, POSITION_RULE),
     ({"layer": "features.5", "channel": 16, "image_index": 0}, "channel 16 is out of range"),
     ({"layer": "feature.5", "channel": 0, "image_index": 0}, "feature.5"),
     ({"layer": "features.5", "channel": 0, "image_index": 9}, "image 9 is out of range"),

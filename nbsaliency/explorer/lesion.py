@@ -17,7 +17,7 @@ from ..errors import NbsaliencyError, plain_words, report_unexpected
 from ..lesion import LesionEffect, lesion
 from . import protocol
 from .answers import Counter, request_id
-from .backend import ExplorerBackend, differentiable
+from .backend import ExplorerBackend, checked_position, differentiable
 from .channels import channel_axis
 from .panel import Panel
 
@@ -41,11 +41,9 @@ def lesion_effect(backend: ExplorerBackend, image_index: int, layer: str, channe
     """Class scores of input ``image_index`` with and without ``channel`` of ``layer`` zeroed, or only its unit at
     grid ``position`` ``(y, x)`` when given (a single-neuron lesion; the layer's layout places it). The engine's
     clear errors for a wrong image, layer, channel or position."""
+    position = checked_position(position)  # the selection's own rule: [y, x] or []
     axis = channel_axis(backend, layer, image_index)
     x = backend.inputs[image_index][None]
-    if len(position) not in (0, 2):
-        raise LesionRequestError(f"position must be [] or [y, x] (the whole channel, or one neuron); "
-                                 f"got {list(position)}")
     if position:
         unit = backend.session(image_index).layout(layer).unit_index(channel, *position)
         study = lesion(backend.model, layer, units=[unit], channel_axis=axis)
@@ -86,9 +84,6 @@ class LesionPanel(Panel):
             layer = _field(content, "layer", str)
             channel = _field(content, "channel", int)
             image_index = _field(content, "image_index", int)
-            if not isinstance(position, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
-                                                         for i in position):
-                raise LesionRequestError(f"position must be [] or [y, x] of whole numbers >= 0; got {position!r}")
             effect = lesion_effect(self.host.backend, image_index, layer, channel, position)
             classes = predictions(effect, self.host.backend.labels)
             changed = bool(effect.prediction_changed[0])
